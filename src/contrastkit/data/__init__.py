@@ -1,0 +1,65 @@
+"""Datasets: raw samples only, no augmentation (views are made by ``contrastkit.transforms``).
+
+A dataset spec is ``NAME`` or ``NAME:PATH`` (``folder:~/photos``, ``cifar10:./cifar``).
+Every dataset returned by ``build_dataset`` follows one contract:
+
+- ``ds[i] -> (x, y)``: x a float tensor — (2,) points for ``toy``, (C, H, W) in [0, 1] for
+  images — and y an int class label, -1 when the data has no labels.
+- ``ds.kind``: ``"points"`` or ``"images"``.
+- ``ds.labels``: LongTensor (N,) or None; used only for evaluation, never for training.
+- ``ds.class_names``: list[str] or None.
+- ``ds.input_shape``: the shape of one x.
+- optionally ``ds.captions`` (list[str], for CLIP) and ``ds.masks`` (BoolTensor (N, H, W)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch.utils.data import Dataset
+
+from contrastkit.data.digits import build_digits
+from contrastkit.data.toy import build_toy
+
+# name -> builder(path, *, train, seed, download) -> Dataset
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "toy": build_toy,
+    "digits": build_digits,
+}
+
+# names whose spec must carry a path, e.g. "folder:PATH"
+NEEDS_PATH: set[str] = set()
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """Split ``"NAME:PATH"`` into its name and path (None when absent) and check the name."""
+    name, _, path = spec.partition(":")
+    if name not in DATASETS:
+        valid = ", ".join(sorted(DATASETS))
+        raise ValueError(f"unknown dataset {name!r} in --data {spec!r}; expected one of: {valid}")
+    if name in NEEDS_PATH and not path:
+        raise ValueError(f"--data {name} needs a path: write it as '{name}:PATH'")
+    if name not in NEEDS_PATH and path:
+        raise ValueError(f"--data {name} takes no path, got {spec!r}")
+    return name, (path or None)
+
+
+def build_dataset(
+    spec: str, *, train: bool = True, seed: int = 0, download: bool = False
+) -> Dataset:
+    """Build the train or test split of the dataset named by ``spec``.
+
+    Args:
+        spec: ``NAME`` or ``NAME:PATH``; see ``DATASETS`` for the names.
+        train: the training split if True, else the held-out split.
+        seed: seeds generated data and fixed splits.
+        download: allow torchvision to download (CIFAR only); never done otherwise.
+
+    Raises:
+        ValueError: unknown name, missing path, or data that cannot be used.
+    """
+    name, path = parse_spec(spec)
+    return DATASETS[name](path, train=train, seed=seed, download=download)
+
+
+__all__ = ["DATASETS", "build_dataset", "parse_spec"]
