@@ -12,9 +12,15 @@ import logging
 import sys
 
 from contrastkit import __version__
+from contrastkit.cli import attention as attention_cmd
+from contrastkit.cli import demo as demo_cmd
+from contrastkit.cli import embed as embed_cmd
+from contrastkit.cli import eval as eval_cmd
+from contrastkit.cli import export as export_cmd
 from contrastkit.cli import train as train_cmd
+from contrastkit.cli import zeroshot as zeroshot_cmd
 
-SUBCOMMANDS = [train_cmd]
+SUBCOMMANDS = [train_cmd, eval_cmd, embed_cmd, attention_cmd, export_cmd, demo_cmd, zeroshot_cmd]
 
 EXIT_USAGE = 2
 

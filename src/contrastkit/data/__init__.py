@@ -18,17 +18,27 @@ from collections.abc import Callable
 
 from torch.utils.data import Dataset
 
+from contrastkit.data.cifar import build_cifar10, build_cifar100
 from contrastkit.data.digits import build_digits
+from contrastkit.data.folders import build_folder
+from contrastkit.data.pairs import build_pairs
+from contrastkit.data.shapes import build_shapes, build_shapes64
 from contrastkit.data.toy import build_toy
 
 # name -> builder(path, *, train, seed, download) -> Dataset
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "toy": build_toy,
     "digits": build_digits,
+    "pairs": build_pairs,
+    "shapes": build_shapes,
+    "shapes64": build_shapes64,
+    "folder": build_folder,
+    "cifar10": build_cifar10,
+    "cifar100": build_cifar100,
 }
 
 # names whose spec must carry a path, e.g. "folder:PATH"
-NEEDS_PATH: set[str] = set()
+NEEDS_PATH: set[str] = {"pairs", "folder", "cifar10", "cifar100"}
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:

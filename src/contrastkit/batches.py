@@ -1,0 +1,135 @@
+"""Batches of views whose order and augmentation are a pure function of (seed, epoch, index).
+
+The order of epoch e is ``torch.randperm`` under a generator seeded by (seed, e); the views of
+sample i in epoch e are made with torch's global RNG seeded by a hash of (seed, e, i). Nothing
+depends on what ran before, so a run resumed at step s rebuilds exactly the batches an
+uninterrupted run would have seen from step s on, and worker processes need no seeding.
+The last incomplete batch is dropped: every step sees a full batch.
+
+Letters used in shapes: B batch size (per process), V views.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from contrastkit.transforms import ViewFn
+
+
+def mix_seed(*parts: int) -> int:
+    """Hash integers into one 63-bit seed (stable across processes and Python versions)."""
+    digest = hashlib.blake2b(repr(tuple(int(p) for p in parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
+    """Return the sample order of ``epoch``: a permutation of range(n) fixed by (seed, epoch)."""
+    generator = torch.Generator().manual_seed(mix_seed(seed, epoch, -1))
+    return torch.randperm(n, generator=generator)
+
+
+def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
+    """Return the number of full global batches in an epoch of n samples."""
+    return n // (batch_size * world_size)
+
+
+def batch_indices(
+    seed: int, epoch: int, n: int, batch_size: int, rank: int = 0, world_size: int = 1
+) -> list[list[int]]:
+    """Return this process's sample indices of every full batch of ``epoch``.
+
+    Global batch b is ``order[b * B * W : (b + 1) * B * W]``; process r takes its r-th slice of B.
+    """
+    order = epoch_order(seed, epoch, n).tolist()
+    global_batch = batch_size * world_size
+    return [
+        order[start + rank * batch_size : start + (rank + 1) * batch_size]
+        for start in range(
+            0, steps_per_epoch(n, batch_size, world_size) * global_batch, global_batch
+        )
+    ]
+
+
+class ViewDataset(Dataset):
+    """Wraps a dataset so that item i is the list of views of sample i, made reproducibly.
+
+    Args:
+        dataset: ``ds[i] -> (x, y)``.
+        view_fn: one raw x -> list of V views (uses torch's global RNG).
+        seed: the run's seed.
+        epoch: the epoch whose views these are.
+    """
+
+    def __init__(self, dataset: Dataset, view_fn: ViewFn, seed: int, epoch: int) -> None:
+        self.dataset = dataset
+        self.view_fn = view_fn
+        self.seed = seed
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> list[Tensor]:
+        x, _ = self.dataset[index]
+        # the default CPU generator alone is reseeded (torch.manual_seed would also touch every
+        # accelerator, 100x slower); views are made on the CPU
+        state = torch.get_rng_state()
+        try:
+            torch.default_generator.manual_seed(mix_seed(self.seed, self.epoch, index))
+            return self.view_fn(x)
+        finally:
+            torch.set_rng_state(state)
+
+
+def collate_views(samples: list[list[Tensor]]) -> list[Tensor]:
+    """Stack B samples of V views each into V tensors of shape (B, ...)."""
+    return [torch.stack(views) for views in zip(*samples, strict=True)]
+
+
+def epoch_batches(
+    dataset: Dataset,
+    view_fn: ViewFn,
+    *,
+    seed: int,
+    epoch: int,
+    batch_size: int,
+    start_batch: int = 0,
+    num_workers: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> DataLoader:
+    """Return a loader over the batches of ``epoch`` from ``start_batch`` on; each is V x (B, ...).
+
+    Args:
+        dataset: the training data.
+        view_fn: from ``contrastkit.transforms.build_view_fn``.
+        seed: the run's seed.
+        epoch: 0-based epoch.
+        batch_size: per-process batch size B.
+        start_batch: skip the batches before it (resume mid-epoch).
+        num_workers: DataLoader worker processes (0: make views in this process).
+        rank, world_size: this process's slice of each global batch.
+    """
+    batches = batch_indices(seed, epoch, len(dataset), batch_size, rank, world_size)[start_batch:]
+    return DataLoader(
+        ViewDataset(dataset, view_fn, seed, epoch),
+        batch_sampler=batches,
+        num_workers=num_workers,
+        collate_fn=collate_views,
+        persistent_workers=False,
+    )
+
+
+__all__ = [
+    "ViewDataset",
+    "batch_indices",
+    "collate_views",
+    "epoch_batches",
+    "epoch_order",
+    "mix_seed",
+    "steps_per_epoch",
+]

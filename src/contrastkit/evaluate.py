@@ -1,0 +1,278 @@
+"""How good is a representation? Metrics on feature matrices, plus a helper that embeds a dataset.
+
+Every metric takes plain feature matrices, so the same numbers can be reported for a trained
+encoder, a randomly initialised one and the raw input (flattened pixels or points).
+
+- separation: mean cosine similarity of same-label pairs minus that of different-label pairs,
+  over all pairs i < j (computed exactly in O(N F) from per-class sums).
+- kNN accuracy: weighted k-nearest neighbours on cosine similarity, k = 20, weights
+  exp(similarity / 0.07), as in DINO (Caron et al. 2021) and Wu et al. 2018.
+- linear-probe accuracy: logistic regression on standardised frozen features.
+- alignment and uniformity: Wang & Isola 2020, "Understanding Contrastive Representation
+  Learning through Alignment and Uniformity on the Hypersphere".
+- effective rank: exp of the entropy of the normalised singular values (Roy & Vetterli 2007),
+  computed on the uncentred embeddings as RankMe does (Garrido et al. 2023).
+
+Letters used in shapes: N samples, M training samples, F feature width, C classes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+
+def _check_features(name: str, features: Tensor, min_rows: int = 1) -> None:
+    if features.ndim != 2 or features.shape[0] < min_rows:
+        raise ValueError(
+            f"{name} must be a (N, F) matrix with N >= {min_rows}, "
+            f"got shape {tuple(features.shape)}"
+        )
+
+
+def _check_labels(name: str, labels: Tensor, rows: int) -> None:
+    if labels.ndim != 1 or labels.shape[0] != rows:
+        raise ValueError(f"{name} must be ({rows},), got shape {tuple(labels.shape)}")
+
+
+def _unit(features: Tensor) -> Tensor:
+    return F.normalize(features.double(), dim=1)
+
+
+def separation(features: Tensor, labels: Tensor) -> dict[str, float]:
+    """Return the mean cosine similarity of same-label and different-label pairs, and their gap.
+
+    Pairs are all (i, j) with i < j; samples with a negative label (unlabelled) are ignored.
+    Uses sum_{i<j} cos_ij = (||sum_i u_i||^2 - sum_i ||u_i||^2) / 2 for unit rows u, so no
+    N x N matrix is formed.
+
+    Args:
+        features: (N, F).
+        labels: (N,) integer class of each row.
+
+    Returns:
+        ``{"same": float, "different": float, "gap": same - different}``.
+
+    Raises:
+        ValueError: bad shapes, or no same-label pair or no different-label pair.
+    """
+    _check_features("features", features)
+    _check_labels("labels", labels, features.shape[0])
+    keep = labels >= 0
+    unit, labels = _unit(features[keep]), labels[keep].long()
+    n = unit.shape[0]
+    norms = unit.pow(2).sum(1)  # (N,) 1, or 0 for an all-zero row
+    total = (unit.sum(0).pow(2).sum() - norms.sum()) / 2
+    classes, counts = torch.unique(labels, return_counts=True)
+    class_sums = torch.zeros(len(classes), unit.shape[1], dtype=unit.dtype)  # (C, F)
+    class_sums.index_add_(0, torch.searchsorted(classes, labels), unit)
+    same = (class_sums.pow(2).sum() - norms.sum()) / 2
+    same_pairs = int((counts * (counts - 1) // 2).sum())
+    diff_pairs = n * (n - 1) // 2 - same_pairs
+    if same_pairs == 0 or diff_pairs == 0:
+        raise ValueError(
+            f"labels must give at least one same-label and one different-label pair, got "
+            f"{len(classes)} classes with counts {counts.tolist()[:10]}"
+        )
+    same_mean = float(same) / same_pairs
+    diff_mean = float(total - same) / diff_pairs
+    return {"same": same_mean, "different": diff_mean, "gap": same_mean - diff_mean}
+
+
+def separation_gap(features: Tensor, labels: Tensor) -> float:
+    """Return mean same-label cosine minus mean different-label cosine: (N, F), (N,) -> float."""
+    return separation(features, labels)["gap"]
+
+
+@torch.no_grad()
+def knn_accuracy(
+    train_feats: Tensor,
+    train_labels: Tensor,
+    test_feats: Tensor,
+    test_labels: Tensor,
+    k: int = 20,
+    temperature: float = 0.07,
+) -> float:
+    """Return the weighted kNN accuracy of ``test_feats`` against ``train_feats`` (DINO's protocol).
+
+    Each test sample votes with its k most cosine-similar training samples, each weighted by
+    exp(similarity / temperature); the class with the largest total wins.
+
+    Args:
+        train_feats: (M, F); train_labels: (M,) non-negative classes.
+        test_feats: (N, F); test_labels: (N,).
+        k: neighbours (capped at M).
+        temperature: sharpness of the vote weights.
+    """
+    _check_features("train_feats", train_feats)
+    _check_features("test_feats", test_feats)
+    _check_labels("train_labels", train_labels, train_feats.shape[0])
+    _check_labels("test_labels", test_labels, test_feats.shape[0])
+    if train_feats.shape[1] != test_feats.shape[1]:
+        raise ValueError(
+            f"train_feats and test_feats must have the same width, got "
+            f"{train_feats.shape[1]} and {test_feats.shape[1]}"
+        )
+    if k < 1 or temperature <= 0:
+        raise ValueError(
+            f"k must be >= 1 and temperature > 0, got k={k}, temperature={temperature}"
+        )
+    train_unit, test_unit = _unit(train_feats), _unit(test_feats)
+    train_labels = train_labels.long()
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    k = min(k, train_unit.shape[0])
+    correct = 0
+    for start in range(0, test_unit.shape[0], 1024):
+        sims = test_unit[start : start + 1024] @ train_unit.T  # (n, M)
+        top_sims, top_idx = sims.topk(k, dim=1)  # (n, k)
+        weights = (top_sims / temperature).exp()
+        votes = torch.zeros(sims.shape[0], num_classes, dtype=weights.dtype)  # (n, C)
+        votes.scatter_add_(1, train_labels[top_idx], weights)
+        correct += int((votes.argmax(1) == test_labels[start : start + 1024]).sum())
+    return correct / test_unit.shape[0]
+
+
+def linear_probe_accuracy(
+    train_feats: Tensor,
+    train_labels: Tensor,
+    test_feats: Tensor,
+    test_labels: Tensor,
+    max_iter: int = 2000,
+    C: float = 1.0,
+) -> float:
+    """Return the test accuracy of a logistic regression trained on frozen, standardised features.
+
+    Args:
+        train_feats: (M, F); train_labels: (M,).
+        test_feats: (N, F); test_labels: (N,).
+        max_iter: L-BFGS iterations.
+        C: inverse L2 regularisation strength (scikit-learn's convention).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    _check_features("train_feats", train_feats)
+    _check_features("test_feats", test_feats)
+    _check_labels("train_labels", train_labels, train_feats.shape[0])
+    _check_labels("test_labels", test_labels, test_feats.shape[0])
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=C))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(train_feats.double().numpy(), train_labels.numpy())
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        logger.warning("linear probe: logistic regression did not converge in %d steps", max_iter)
+    return float(model.score(test_feats.double().numpy(), test_labels.numpy()))
+
+
+def alignment(z1: Tensor, z2: Tensor, alpha: float = 2.0) -> float:
+    """Return E ||u1 - u2||^alpha over positive pairs, u = z / ||z|| (lower is better aligned).
+
+    Args:
+        z1: (N, F) embeddings of one view; z2: (N, F) of the other view of the same samples.
+        alpha: exponent (2 in Wang & Isola).
+    """
+    _check_features("z1", z1)
+    if z2.shape != z1.shape:
+        raise ValueError(f"z2 must have the shape of z1 {tuple(z1.shape)}, got {tuple(z2.shape)}")
+    return float((_unit(z1) - _unit(z2)).norm(dim=1).pow(alpha).mean())
+
+
+def uniformity(z: Tensor, t: float = 2.0) -> float:
+    """Return log E_{i<j} exp(-t ||u_i - u_j||^2), u = z / ||z|| (lower is more uniform).
+
+    Identical embeddings give 0; uniform points on a high-dimensional sphere give about -2t
+    (pairs are nearly orthogonal, ||u_i - u_j||^2 = 2).
+
+    Args:
+        z: (N, F) with N >= 2.
+        t: temperature of the Gaussian potential (2 in Wang & Isola).
+    """
+    _check_features("z", z, min_rows=2)
+    unit = _unit(z)
+    n = unit.shape[0]
+    chunks = []
+    for start in range(0, n, 2048):
+        block = unit[start : start + 2048]
+        sq = (2 - 2 * block @ unit.T).clamp_min(0)  # (b, N) squared distances of unit vectors
+        rows = torch.arange(start, start + block.shape[0])[:, None]
+        upper = torch.arange(n)[None, :] > rows  # pairs i < j only
+        chunks.append(torch.logsumexp(-t * sq[upper], dim=0))
+    return float(torch.logsumexp(torch.stack(chunks), dim=0) - math.log(n * (n - 1) / 2))
+
+
+def effective_rank(z: Tensor) -> float:
+    """Return exp(entropy of the normalised singular values of z): (N, F) -> float.
+
+    The value lies in [1, min(N, F)]: 1 when every row points the same way (complete collapse),
+    min(N, F) when the singular values are equal. An all-zero matrix gives 0.
+    """
+    _check_features("z", z)
+    singular = torch.linalg.svdvals(z.double())
+    total = singular.sum()
+    if total <= 0:
+        return 0.0
+    p = singular / total
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+@torch.no_grad()
+def embed_dataset(
+    method_or_encoder: nn.Module, dataset, batch_size: int = 512, device: str = "cpu"
+) -> tuple[Tensor, Tensor]:
+    """Return the representations h of every sample and their labels, in dataset order.
+
+    Args:
+        method_or_encoder: a ``Method`` (its ``embed`` is used: h, never z) or any module
+            mapping (B, ...) -> (B, F).
+        dataset: ``ds[i] -> (x, y)``.
+        batch_size: samples per forward pass.
+        device: where to run the encoder.
+
+    Returns:
+        features (N, F) float32 on the CPU and labels (N,) long (-1 where unlabelled).
+    """
+    encode = getattr(method_or_encoder, "embed", method_or_encoder)
+    was_training = method_or_encoder.training
+    method_or_encoder.eval()
+    feats, labels = [], []
+    try:
+        for start in range(0, len(dataset), batch_size):
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            x = torch.stack([item[0] for item in items]).to(device)
+            feats.append(encode(x).float().cpu())
+            labels.extend(int(item[1]) for item in items)
+    finally:
+        method_or_encoder.train(was_training)
+    return torch.cat(feats), torch.tensor(labels, dtype=torch.long)
+
+
+def raw_features(dataset) -> tuple[Tensor, Tensor]:
+    """Return the raw inputs flattened (N, prod(input_shape)) and labels (N,): the baseline."""
+    xs = [dataset[i] for i in range(len(dataset))]
+    return (
+        torch.stack([x.reshape(-1).float() for x, _ in xs]),
+        torch.tensor([int(y) for _, y in xs], dtype=torch.long),
+    )
+
+
+__all__ = [
+    "alignment",
+    "effective_rank",
+    "embed_dataset",
+    "knn_accuracy",
+    "linear_probe_accuracy",
+    "raw_features",
+    "separation",
+    "separation_gap",
+    "uniformity",
+]

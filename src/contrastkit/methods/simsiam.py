@@ -1,0 +1,97 @@
+"""SimSiam: two branches of the same network, a predictor, and a stop-gradient.
+
+Chen & He 2021, https://arxiv.org/abs/2011.10566. Loss 0.5 * D(p1, stopgrad(z2)) + 0.5 * D(p2,
+stopgrad(z1)) with D the negative cosine. Projector: 3 layers of 2048 with BatchNorm on every
+layer, the output included; predictor: 2048 -> 512 -> 2048 (a bottleneck) without BatchNorm at its
+output. The predictor's learning rate is not decayed (Sec. 4.4: "fixed lr for predictor").
+
+What prevents collapse: the stop-gradient alone, no negatives and no momentum encoder. The paper
+shows (Fig. 2) that without it the output collapses to a constant at once; ``stop_gradient=False``
+reproduces that experiment.
+
+Letters used in shapes: B batch size, D projection width.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from contrastkit.heads import mlp
+from contrastkit.losses import negative_cosine
+from contrastkit.methods.base import Method
+from contrastkit.methods.views import unpack_pair
+
+
+class SimSiam(Method):
+    """Simple Siamese networks.
+
+    Args:
+        backbone: the encoder f, with ``.feature_dim``.
+        hidden_dim: width of the projector's hidden layers.
+        out_dim: width of the projection z (and of the predictor's output).
+        pred_hidden_dim: the predictor's bottleneck width.
+        projector_layers: linear layers in the projector (3 for ImageNet, 2 for CIFAR).
+        stop_gradient: detach the target branch (the method); False shows the collapse.
+        fixed_predictor_lr: keep the predictor's learning rate constant.
+
+    Raises:
+        ValueError: a non-positive width or fewer than 1 projector layer.
+    """
+
+    view_recipe = "pair"
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        hidden_dim: int = 2048,
+        out_dim: int = 2048,
+        pred_hidden_dim: int = 512,
+        projector_layers: int = 3,
+        stop_gradient: bool = True,
+        fixed_predictor_lr: bool = True,
+    ) -> None:
+        super().__init__(backbone)
+        if min(hidden_dim, out_dim, pred_hidden_dim) < 1:
+            raise ValueError(
+                "hidden_dim, out_dim and pred_hidden_dim must be positive ints, got "
+                f"{hidden_dim!r}, {out_dim!r}, {pred_hidden_dim!r}"
+            )
+        if projector_layers < 1:
+            raise ValueError(f"projector_layers must be >= 1, got {projector_layers!r}")
+        self.stop_gradient = bool(stop_gradient)
+        self.fixed_predictor_lr = bool(fixed_predictor_lr)
+        dims = [backbone.feature_dim] + [hidden_dim] * (projector_layers - 1) + [out_dim]
+        self.projector = mlp(dims, last_batch_norm=True)
+        self.predictor = mlp([out_dim, pred_hidden_dim, out_dim])
+
+    def training_step(self, views: list[Tensor]) -> dict[str, Tensor]:
+        """Return ``0.5 * (D(p1, z2) + D(p2, z1))``, between -1 and 1.
+
+        Args:
+            views: [x1, x2], each (B, ...).
+
+        Returns:
+            ``loss``, ``embedding`` (the detached projection of x1, (B, D)).
+        """
+        x1, x2 = unpack_pair(views, "simsiam")
+        z1 = self.projector(self.backbone(x1))  # (B, D)
+        z2 = self.projector(self.backbone(x2))
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        t1, t2 = (z1.detach(), z2.detach()) if self.stop_gradient else (z1, z2)
+        loss = 0.5 * (negative_cosine(p1, t2) + negative_cosine(p2, t1))
+        return {"loss": loss, "embedding": F.normalize(z1.detach(), dim=1)}
+
+    def parameter_groups(self) -> list[dict]:
+        """Return the encoder+projector group and the predictor group (fixed learning rate)."""
+        predictor = list(self.predictor.parameters())
+        ids = {id(p) for p in predictor}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
+        return [
+            {"params": rest},
+            {"params": predictor, "fixed_lr": self.fixed_predictor_lr},
+        ]
+
+
+__all__ = ["SimSiam"]

@@ -1,0 +1,182 @@
+"""A small Vision Transformer (Dosovitskiy et al. 2021) that exposes its attention.
+
+Patch embedding (a strided conv), a learned [CLS] token, learned position embeddings that are
+interpolated for other image sizes (DINO's local crops), pre-norm Transformer blocks. The
+attention module is our own, so the last layer's attention weights are returned directly, with
+no forward hooks.
+
+Letters used in shapes: B batch size, T tokens (1 + P), P patches, D width, K heads.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention that can return its softmax weights."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim must be divisible by heads, got dim={dim}, heads={heads}")
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Attend: x (B, T, D) -> (B, T, D), and the weights (B, K, T, T) if asked."""
+        B, T, D = x.shape
+        qkv = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # (B, K, T, D/K)
+        if not return_attention:
+            out = F.scaled_dot_product_attention(q, k, v)
+            return self.proj(out.transpose(1, 2).reshape(B, T, D))
+        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # (B, K, T, T)
+        out = (attn @ v).transpose(1, 2).reshape(B, T, D)
+        return self.proj(out), attn
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Apply the block: (B, T, D) -> (B, T, D) [, attention (B, K, T, T)]."""
+        if return_attention:
+            y, attn = self.attn(self.norm1(x), return_attention=True)
+            x = x + y
+            return x + self.mlp(self.norm2(x)), attn
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class VisionTransformer(nn.Module):
+    """A small ViT whose ``forward`` returns the final [CLS] feature.
+
+    Args:
+        in_channels: C of the input.
+        image_size: training image size; the position embeddings are learned for its patch grid
+            and interpolated (bicubic, as in DINO) for other sizes.
+        patch_size: side of a square patch; default ``max(2, image_size // 8)`` (an 8x8 grid:
+            4 for 32px, 8 for 64px, 2 for 8px).
+        dim: token width D (``feature_dim``).
+        depth: number of blocks.
+        heads: attention heads K.
+        mlp_ratio: hidden width of the block MLPs relative to D.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        image_size: int = 32,
+        patch_size: int | None = None,
+        dim: int = 192,
+        depth: int = 4,
+        heads: int = 3,
+        mlp_ratio: float = 4.0,
+    ) -> None:
+        super().__init__()
+        patch_size = patch_size if patch_size is not None else max(2, image_size // 8)
+        if patch_size <= 0 or patch_size > image_size:
+            raise ValueError(
+                f"patch_size must be in [1, image_size={image_size}], got {patch_size}"
+            )
+        if depth <= 0:
+            raise ValueError(f"depth must be a positive int, got {depth}")
+        self.patch_size = patch_size
+        self.grid = image_size // patch_size  # patches per side at the training size
+        self.heads = heads
+        self.feature_dim = dim
+        self.patch_embed = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid**2, dim))
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.apply(_init_weights)
+
+    def _position_embedding(self, h: int, w: int) -> Tensor:
+        """Return position embeddings for an h x w patch grid: (1, 1 + h*w, D)."""
+        if h == w == self.grid:
+            return self.pos_embed
+        cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
+        D = patch_pos.shape[-1]
+        patch_pos = patch_pos.reshape(1, self.grid, self.grid, D).permute(0, 3, 1, 2)
+        patch_pos = F.interpolate(patch_pos, size=(h, w), mode="bicubic", align_corners=False)
+        return torch.cat([cls_pos, patch_pos.permute(0, 2, 3, 1).reshape(1, h * w, D)], dim=1)
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """Embed images as tokens: (B, C, H, W) -> (B, 1 + P, D), [CLS] first.
+
+        Pixels beyond the last whole patch (H or W not a multiple of ``patch_size``) are ignored.
+        """
+        if x.ndim != 4 or min(x.shape[-2:]) < self.patch_size:
+            raise ValueError(
+                f"x must be (B, C, H, W) with H, W >= patch_size={self.patch_size}, "
+                f"got shape {tuple(x.shape)}"
+            )
+        patches = self.patch_embed(x)  # (B, D, H/p, W/p)
+        B, D, h, w = patches.shape
+        patches = patches.flatten(2).transpose(1, 2)  # (B, P, D)
+        tokens = torch.cat([self.cls_token.expand(B, -1, -1), patches], dim=1)
+        return tokens + self._position_embedding(h, w)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode x: (B, C, H, W) -> the normalised [CLS] token (B, D)."""
+        t = self.tokens(x)
+        for block in self.blocks:
+            t = block(t)
+        return self.norm(t)[:, 0]
+
+    def last_attention(self, x: Tensor) -> Tensor:
+        """Return the last block's attention weights: (B, C, H, W) -> (B, K, 1 + P, 1 + P).
+
+        Each row is a softmax over the 1 + P keys and sums to 1.
+        """
+        t = self.tokens(x)
+        for block in self.blocks[:-1]:
+            t = block(t)
+        _, attn = self.blocks[-1](t, return_attention=True)
+        return attn
+
+    def cls_attention(self, x: Tensor) -> Tensor:
+        """Return the [CLS]-to-patch attention of the last block: (B, C, H, W) -> (B, K, P).
+
+        The [CLS] row without its [CLS] column, renormalised so that each head's map sums to 1
+        over the P patches (DINO's 60%-of-mass threshold is computed on this normalised map).
+        Reshape to ``(B, K, H // patch_size, W // patch_size)`` for a picture.
+        """
+        cls_row = self.last_attention(x)[:, :, 0, 1:]  # (B, K, P)
+        return cls_row / cls_row.sum(dim=-1, keepdim=True)
+
+
+def _init_weights(module: nn.Module) -> None:
+    # ViT/DINO initialisation: truncated normal linear weights, zero biases, unit LayerNorm
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        # patch embedding as a linear layer over the flattened patch (as in MAE / timm)
+        w = module.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+__all__ = ["Attention", "Block", "VisionTransformer"]

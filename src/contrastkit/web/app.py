@@ -1,0 +1,172 @@
+"""The demo's web application: a FastAPI app serving the page and one JSON API per panel.
+
+``create_app()`` builds it; ``contrastkit demo`` serves it with uvicorn. The page (``static/``)
+only draws: every loss, gradient, similarity and training step is computed here by contrastkit.
+
+Endpoints:
+    GET  /                          the page
+    GET  /api/health                liveness
+    GET  /api/pairs/status          state of the trained encoder of panel 1
+    POST /api/pairs/sample          two augmented views and their cosine similarity per encoder
+    GET  /api/pairs/averages        mean similarity of sampled positive and negative pairs
+    POST /api/landscape             InfoNCE loss and the push on every point (panel 2)
+    POST /api/clip/session          start a mini-CLIP session (panel 3)
+    GET  /api/clip/{sid}            its state
+    POST /api/clip/{sid}/step       train it for a few steps
+    POST /api/clip/{sid}/reset      start it over
+    DELETE /api/clip/{sid}          forget it
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from contrastkit.web.augment_pairs import PairSampler
+from contrastkit.web.encoder_cache import DemoEncoders, default_cache_dir
+from contrastkit.web.landscape import landscape
+from contrastkit.web.mini_clip import ClipSessions, SessionNotFoundError
+from contrastkit.web.schemas import (
+    ClipSessionRequest,
+    ClipStepRequest,
+    LandscapeRequest,
+    PairRequest,
+)
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+SESSION_ID = r"^[A-Za-z0-9_-]{8,64}$"
+
+
+def _readable(errors: list[dict]) -> str:
+    """Turn pydantic's error list into one line such as ``negatives.2.0: Input should be ...``."""
+    parts = []
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "")
+            parts.append(f"body is not valid JSON ({reason} at character {error['loc'][-1]})")
+            continue
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid value')}")
+    return "; ".join(parts)
+
+
+def create_app(
+    cache_dir: Path | str | None = None,
+    *,
+    train_encoder: bool = True,
+    max_sessions: int = 64,
+) -> FastAPI:
+    """Build the demo application.
+
+    Args:
+        cache_dir: where the trained encoder of panel 1 is cached; default
+            ``$CONTRASTKIT_CACHE``, else ``$XDG_CACHE_HOME/contrastkit`` or
+            ``~/.cache/contrastkit``.
+        train_encoder: train the encoder in the background when it is not cached; when False,
+            only a cached encoder is used (the panel then says it is unavailable).
+        max_sessions: live mini-CLIP sessions; the least recently used is evicted beyond.
+
+    Returns:
+        The FastAPI app; its lifespan loads the encoder or starts its training.
+    """
+    encoders = DemoEncoders(Path(cache_dir) if cache_dir else default_cache_dir())
+    sampler = PairSampler(encoders)
+    sessions = ClipSessions(max_sessions=max_sessions)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        encoders.start(train=train_encoder)
+        yield
+        encoders.stop()
+
+    app = FastAPI(title="contrastkit demo", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.encoders = encoders
+    app.state.sessions = sessions
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _readable(exc.errors())})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/api/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    # ------------------------------------------------------------ panel 1: augmentation pairs
+    @app.get("/api/pairs/status")
+    def pairs_status() -> dict:
+        return {**encoders.status(), "images": sampler.image_names}
+
+    @app.post("/api/pairs/sample")
+    def pairs_sample(body: PairRequest) -> dict:
+        return sampler.sample(body.kind, body.seed)
+
+    @app.get("/api/pairs/averages")
+    def pairs_averages() -> dict:
+        return sampler.averages()
+
+    # ------------------------------------------------------------ panel 2: loss landscape
+    @app.post("/api/landscape")
+    def landscape_endpoint(body: LandscapeRequest) -> dict:
+        try:
+            return landscape(body.anchor, body.positive, body.negatives, body.temperature)
+        except ValueError as err:
+            raise HTTPException(status_code=422, detail=str(err)) from None
+
+    # ------------------------------------------------------------ panel 3: mini-CLIP
+    def _session_call(fn, session_id: str, *args) -> dict:
+        if not _valid_session_id(session_id):
+            raise HTTPException(status_code=404, detail=f"malformed session id {session_id!r}")
+        try:
+            return fn(session_id, *args)
+        except SessionNotFoundError:
+            raise HTTPException(
+                status_code=404,
+                detail="unknown or expired mini-CLIP session; start a new one with "
+                "POST /api/clip/session",
+            ) from None
+
+    @app.post("/api/clip/session")
+    def clip_create(body: ClipSessionRequest | None = None) -> dict:
+        seed = body.seed if body and body.seed is not None else secrets.randbelow(2**31)
+        session_id, state = sessions.create(seed)
+        return {"session_id": session_id, "seed": seed, "state": state}
+
+    @app.get("/api/clip/{session_id}")
+    def clip_state(session_id: str) -> dict:
+        return _session_call(sessions.state, session_id)
+
+    @app.post("/api/clip/{session_id}/step")
+    def clip_step(session_id: str, body: ClipStepRequest) -> dict:
+        return _session_call(sessions.step, session_id, body.steps)
+
+    @app.post("/api/clip/{session_id}/reset")
+    def clip_reset(session_id: str) -> dict:
+        return _session_call(sessions.reset, session_id)
+
+    @app.delete("/api/clip/{session_id}")
+    def clip_close(session_id: str) -> dict:
+        if _valid_session_id(session_id):
+            sessions.close(session_id)
+        return {"closed": session_id}
+
+    return app
+
+
+def _valid_session_id(session_id: str) -> bool:
+    return re.fullmatch(SESSION_ID, session_id) is not None

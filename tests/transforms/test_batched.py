@@ -1,0 +1,93 @@
+import pytest
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from contrastkit.transforms.batched import BatchedSimCLR, BatchedViews, _rotate_hue, batched_view_fn
+
+OFF = {"flip_p": 0.0, "jitter_p": 0.0, "gray_p": 0.0, "blur_p": 0.0}
+
+
+def _batch(b=6, c=3, s=16):
+    return torch.rand(b, c, s, s, generator=torch.Generator().manual_seed(0))
+
+
+def test_identity_settings_return_the_input():
+    x = _batch()
+    out = BatchedSimCLR(16, scale=(1.0, 1.0), ratio=(1.0, 1.0), **OFF)(x)
+    torch.testing.assert_close(out, x, atol=1e-6, rtol=0)
+
+
+def test_flip_always_mirrors():
+    x = _batch()
+    out = BatchedSimCLR(16, scale=(1.0, 1.0), ratio=(1.0, 1.0), **{**OFF, "flip_p": 1.0})(x)
+    torch.testing.assert_close(out, x.flip(-1), atol=1e-6, rtol=0)
+
+
+def test_full_recipe_shapes_range_and_per_sample_randomness():
+    x = _batch(b=8, s=32)
+    fn = BatchedViews([BatchedSimCLR(24), BatchedSimCLR(24, blur_p=0.1, solarize_p=0.2)])
+    torch.manual_seed(0)
+    v1, v2 = fn(x)
+    assert v1.shape == v2.shape == (8, 3, 24, 24)
+    assert v1.min() >= 0 and v1.max() <= 1 + 1e-6
+    same = x[:1].expand(8, -1, -1, -1)  # one image 8 times: views still differ per sample
+    torch.manual_seed(0)
+    views = BatchedSimCLR(24)(same)
+    assert not torch.allclose(views[0], views[1])
+    torch.manual_seed(0)
+    torch.testing.assert_close(BatchedSimCLR(24)(same), views, rtol=0, atol=0)
+
+
+def test_blur_keeps_constant_images_and_grayscale_equalises_channels():
+    flat = torch.full((3, 3, 16, 16), 0.3)
+    blurred = BatchedSimCLR(16, scale=(1.0, 1.0), ratio=(1.0, 1.0), **{**OFF, "blur_p": 1.0})(flat)
+    torch.testing.assert_close(blurred, flat)
+    gray = BatchedSimCLR(16, **{**OFF, "gray_p": 1.0})(_batch())
+    torch.testing.assert_close(gray[:, 0], gray[:, 2])
+
+
+def test_brightness_and_contrast_follow_torchvision():
+    x = _batch(b=1)
+    t = BatchedSimCLR(
+        16,
+        scale=(1.0, 1.0),
+        ratio=(1.0, 1.0),
+        flip_p=0.0,
+        gray_p=0.0,
+        blur_p=0.0,
+        jitter=(0.4, 0.0, 0.0, 0.0),
+        jitter_p=1.0,
+    )
+    u = torch.tensor([[0.75, 0.5, 0.5, 0.5, 0.0]])  # brightness factor 1 + 0.4 * 0.5 = 1.2
+    out = t._jitter(x, u, torch.tensor([True]))
+    torch.testing.assert_close(out, TF.adjust_brightness(x, 1.2), atol=1e-6, rtol=0)
+    t.jitter = (0.0, 0.4, 0.0, 0.0)
+    out = t._jitter(x, u[:, [1, 0, 2, 3, 4]], torch.tensor([True]))
+    torch.testing.assert_close(out, TF.adjust_contrast(x, 1.2), atol=1e-5, rtol=0)
+
+
+def test_hue_rotation_by_zero_is_identity_and_keeps_luma():
+    x = _batch(b=2)
+    torch.testing.assert_close(_rotate_hue(x, torch.zeros(2)), x, atol=1e-5, rtol=0)
+    turned = _rotate_hue(x, torch.tensor([0.5, -0.5]))
+    luma = torch.tensor([0.299, 0.587, 0.114])[:, None, None]
+    torch.testing.assert_close((turned * luma).sum(1), (x * luma).sum(1), atol=1e-5, rtol=0)
+
+
+def test_grayscale_input_and_bad_shapes():
+    out = BatchedSimCLR(8, channels=1)(torch.rand(4, 1, 8, 8))
+    assert out.shape == (4, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\) with H, W >= 32"):
+        BatchedSimCLR(32)(torch.rand(2, 3, 16, 16))
+
+
+def test_batched_view_fn_recipes():
+    x = torch.rand(3, 3, 32, 32)
+    torch.manual_seed(0)
+    assert [v.shape[-1] for v in batched_view_fn("pair", (3, 32, 32))(x)] == [32, 32]
+    byol = batched_view_fn("asymmetric_pair", (3, 32, 32), size=24)
+    assert [t.blur_p for t in byol.transforms] == [1.0, 0.1]
+    sides = [v.shape[-1] for v in batched_view_fn("multicrop", (3, 32, 32), n_local=3)(x)]
+    assert sides == [32, 32, 12, 12, 12]
+    with pytest.raises(ValueError, match="do not fit"):
+        batched_view_fn("pair", (3, 32, 32), n_local=2)

@@ -1,0 +1,141 @@
+import pickle
+
+import pytest
+import torch
+
+from contrastkit.transforms import build_view_fn
+from contrastkit.transforms.images import blur_kernel_size, image_view, image_view_fn, pair_views
+
+
+class FakeImages:
+    kind = "images"
+    name = "fake"
+
+    def __init__(self, shape):
+        self.input_shape = shape
+
+
+def _image(channels=3, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(channels, size, size, generator=g)
+
+
+@pytest.mark.parametrize("recipe", ["pair", "asymmetric_pair"])
+def test_pairs_give_two_views_of_the_image_size_in_unit_range(recipe):
+    fn = build_view_fn(recipe, FakeImages((3, 32, 32)))
+    torch.manual_seed(0)
+    views = fn(_image())
+    assert len(views) == 2
+    for v in views:
+        assert v.shape == (3, 32, 32) and v.dtype == torch.float32
+        assert v.min() >= 0 and v.max() <= 1
+
+
+def test_views_are_random_per_call_and_repeat_under_the_same_seed():
+    fn = image_view_fn("pair", (3, 32, 32))
+    x = _image()
+    torch.manual_seed(7)
+    first = fn(x)
+    second = fn(x)  # RNG advanced: different views
+    torch.manual_seed(7)
+    again = fn(x)
+    assert not torch.equal(first[0], first[1])
+    assert not torch.equal(first[0], second[0])
+    for a, b in zip(first, again, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_views_do_not_touch_the_input():
+    x = _image()
+    before = x.clone()
+    torch.manual_seed(0)
+    image_view_fn("multicrop", (3, 32, 32))(x)
+    assert torch.equal(x, before)
+
+
+def test_grayscale_images_keep_one_channel():
+    fn = image_view_fn("pair", (1, 32, 32))
+    steps = [type(t).__name__ for t in fn.transforms[0].transforms]
+    assert "RandomGrayscale" not in steps
+    torch.manual_seed(0)
+    views = fn(_image(channels=1))
+    assert [tuple(v.shape) for v in views] == [(1, 32, 32), (1, 32, 32)]
+
+
+def test_asymmetric_pair_follows_byol():
+    fn = pair_views(32, asymmetric=True)
+    first, second = fn.transforms
+
+    def probs(compose):
+        out = {}
+        for t in compose.transforms:
+            name = type(t).__name__
+            if name == "RandomApply":
+                out[type(t.transforms[0]).__name__] = t.p
+            elif name == "RandomSolarize":
+                out["RandomSolarize"] = t.p
+        return out
+
+    assert probs(first) == {"ColorJitter": 0.8, "GaussianBlur": 1.0}
+    assert probs(second) == {"ColorJitter": 0.8, "GaussianBlur": 0.1, "RandomSolarize": 0.2}
+
+
+def test_solarize_always_on_inverts_bright_pixels():
+    t = image_view(8, scale=(1.0, 1.0), flip_p=0, jitter_p=0, gray_p=0, blur_p=0, solarize_p=1)
+    x = torch.linspace(0, 1, 64).reshape(1, 8, 8).expand(3, 8, 8).contiguous()
+    out = t(x)
+    expected = torch.where(x >= 0.5, 1 - x, x)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+
+
+def test_normalisation_uses_given_mean_and_std():
+    t = image_view(
+        8,
+        scale=(1.0, 1.0),
+        flip_p=0,
+        jitter_p=0,
+        gray_p=0,
+        blur_p=0,
+        mean=[0.5, 0.5, 0.5],
+        std=[0.25, 0.25, 0.25],
+    )
+    out = t(torch.full((3, 8, 8), 0.75))
+    torch.testing.assert_close(out, torch.ones(3, 8, 8))
+    with pytest.raises(ValueError, match="mean and std"):
+        image_view(8, mean=[0.5], std=None)
+
+
+def test_crop_larger_than_image_is_refused_with_sizes():
+    with pytest.raises(ValueError, match=r"16x16 is too small for crops of size 32x32"):
+        image_view_fn("pair", (3, 16, 16), size=32)
+    fn = image_view_fn("pair", (3, 32, 32))
+    with pytest.raises(ValueError, match=r"20x20 is too small"):
+        fn(_image(size=20))
+
+
+def test_bad_inputs_name_the_problem():
+    fn = image_view_fn("pair", (3, 32, 32))
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        fn(torch.rand(2, 3, 32, 32))
+    with pytest.raises(ValueError, match="float"):
+        fn(torch.zeros(3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="scale"):
+        image_view_fn("pair", (3, 32, 32), scale=(0.5, 2.0))
+    with pytest.raises(ValueError, match="do not fit"):
+        image_view_fn("pair", (3, 32, 32), sharpness=3)
+
+
+def test_blur_kernel_is_odd_and_about_a_tenth():
+    assert [blur_kernel_size(s) for s in (8, 32, 64, 224)] == [3, 3, 7, 23]
+
+
+def test_view_fn_pickles_for_dataloader_workers():
+    fn = image_view_fn("asymmetric_pair", (3, 32, 32))
+    clone = pickle.loads(pickle.dumps(fn))
+    x = _image()
+    torch.manual_seed(3)
+    a = fn(x)
+    torch.manual_seed(3)
+    b = clone(x)
+    for u, v in zip(a, b, strict=True):
+        assert torch.equal(u, v)

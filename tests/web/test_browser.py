@@ -1,0 +1,196 @@
+"""The demo page in headless Chromium (Debian's, never downloaded) against a real server process.
+
+Starts ``python -m contrastkit demo --no-browser`` on a free port with the shared trained encoder
+in its cache, drives the three panels like a person would, and saves a screenshot of the whole
+page to ``test-artifacts/demo.png`` (and to ``docs/demo.png`` when CONTRASTKIT_UPDATE_DOCS=1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> float:
+    """Poll ``url`` until it answers; return the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if process.poll() is not None:
+            pytest.fail(f"the demo server exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic() - start
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"the demo server did not answer {url} within {timeout} s")
+
+
+@pytest.fixture
+def server(demo_cache):
+    """A real ``contrastkit demo`` process; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "CONTRASTKIT_CACHE": str(demo_cache)}
+    command = [sys.executable, "-m", "contrastkit", "demo", "--no-browser", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_serving(url + "api/health", process, timeout=60)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            output, _ = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert "Traceback" not in output, output
+    assert f"serving on {url}" in output
+
+
+def number(text: str) -> float:
+    match = re.search(r"-?\d+(\.\d+)?", text)
+    assert match, f"no number in {text!r}"
+    return float(match.group())
+
+
+def settled_loss(page) -> float:
+    page.wait_for_selector('#loss-value[data-pending="0"]', timeout=10_000)
+    return number(page.inner_text("#loss-value"))
+
+
+def center(page, selector: str) -> tuple[float, float]:
+    box = page.locator(selector).bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_demo_page(server):
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1180, "height": 900})
+
+        def on_console(message) -> None:
+            if message.type == "error":
+                problems.append(f"console error: {message.text}")
+
+        def on_request(request) -> None:
+            parsed = urlparse(request.url)
+            if (
+                parsed.scheme in ("http", "https", "ws", "wss")
+                and parsed.hostname not in LOCAL_HOSTS
+            ):
+                problems.append(f"request to the network: {request.url}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("request", on_request)
+        page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url}"))
+        page.on(
+            "response",
+            lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+        )
+        page.goto(server)
+
+        # panel 2: dragging a negative toward the anchor raises the loss
+        page.wait_for_selector('#landscape-svg circle[data-role="negative"]')
+        before = settled_loss(page)
+        negative = '#landscape-svg circle[data-role="negative"][data-index="0"]'
+        nx, ny = center(page, negative)
+        ax, ay = center(page, '#landscape-svg circle[data-role="anchor"]')
+        page.mouse.move(nx, ny)
+        page.mouse.down()
+        for t in (0.25, 0.5, 0.75, 0.9):
+            page.mouse.move(nx + t * (ax - nx), ny + t * (ay - ny), steps=3)
+        page.mouse.up()
+        dragged = settled_loss(page)
+        assert dragged > before + 0.1, (before, dragged)
+        # ... and the temperature slider changes it
+        page.focus("#temperature")
+        for _ in range(30):
+            page.keyboard.press("ArrowLeft")
+        assert number(page.inner_text("#temperature-value")) == pytest.approx(0.2)
+        colder = settled_loss(page)
+        assert abs(colder - dragged) > 0.05, (dragged, colder)
+
+        # panel 3: Train advances the epoch and lowers the loss; Classify beats chance
+        page.wait_for_selector("#clip-svg .clip-image")
+        first_loss = number(page.inner_text("#clip-loss"))
+        assert page.inner_text("#clip-epoch") == "0"
+        page.click("#btn-train")
+        page.wait_for_function(
+            "document.getElementById('btn-train').textContent === 'Train' && "
+            "Number(document.getElementById('clip-epoch').textContent) > 0",
+            timeout=60_000,
+        )
+        assert number(page.inner_text("#clip-epoch")) >= 60
+        assert number(page.inner_text("#clip-loss")) < first_loss
+        page.click("#btn-classify")
+        page.wait_for_function("document.getElementById('clip-accuracy').textContent.includes('%')")
+        accuracy_text = page.inner_text("#clip-accuracy")
+        accuracy, chance = (float(v) for v in re.findall(r"(\d+)%", accuracy_text))
+        assert accuracy > chance, accuracy_text
+
+        # panel 1: with the trained encoder, positive pairs are more similar than negative ones
+        page.wait_for_selector("#encoder-status.ready", timeout=120_000)
+        page.wait_for_function(
+            "!document.querySelector('#avg-trained td:nth-child(2)').textContent.includes('train')"
+            " && document.querySelector('#avg-trained td:nth-child(3)').textContent !== ''"
+        )
+        cells = page.locator("#avg-trained td").all_inner_texts()
+        positive, negative = number(cells[1]), number(cells[2])
+        assert positive > negative + 0.2, cells
+        page.click('label:has(input[value="trained"])')
+        for button in ("#btn-negative", "#btn-positive"):
+            page.click(button)
+            page.wait_for_function(
+                "document.getElementById('pair-similarity').dataset.kind === "
+                f"'{button.split('-')[1]}'"
+            )
+            value = number(page.inner_text("#pair-similarity"))
+            assert -1 <= value <= 1
+
+        page.wait_for_timeout(300)  # let the last animation finish
+        artifacts = ROOT / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        page.screenshot(path=str(artifacts / "demo.png"), full_page=True)
+        if os.environ.get("CONTRASTKIT_UPDATE_DOCS") == "1":
+            (ROOT / "docs").mkdir(exist_ok=True)
+            shutil.copyfile(artifacts / "demo.png", ROOT / "docs" / "demo.png")
+        browser.close()
+    assert not problems, problems
