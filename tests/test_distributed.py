@@ -73,8 +73,6 @@ def test_data_parallel_is_the_plain_training_step_on_one_process() -> None:
 
 def test_batch_split_on_one_process() -> None:
     assert distributed.local_batch_size(7) == 7
-    assert distributed.shard([3, 1, 4, 1, 5]) == [3, 1, 4, 1, 5]
-    assert torch.equal(distributed.shard(torch.arange(6)), torch.arange(6))
 
 
 def test_resolve_backend() -> None:

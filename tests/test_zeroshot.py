@@ -154,3 +154,59 @@ def test_bad_labels_and_templates(labels, templates, message):
     ds = Scenes([0, 1], [0, 1], [False, False])
     with pytest.raises(ValueError, match=message):
         evaluate_zero_shot(WordModel(), ds, labels, templates)
+
+
+def train_tiny_clip(steps: int = 300, batch_size: int = 128):
+    """Train a tiny CLIP on 16x16 shapes with the trainer's pieces; return it and the test split.
+
+    The train split holds out DEFAULT_HOLDOUT's (colour, shape) pairs in images and captions.
+    """
+    from contrastkit.backbones import build_backbone
+    from contrastkit.batches import epoch_batches
+    from contrastkit.data.captions import CaptionedImages
+    from contrastkit.data.shapes import build_shapes
+    from contrastkit.methods import CLIP
+    from contrastkit.schedules import build_optimizer, build_scheduler
+    from contrastkit.transforms import build_view_fn
+
+    train_ds = build_shapes(train=True, seed=0, size=16, n=2000)
+    torch.manual_seed(0)
+    model = CLIP(
+        build_backbone("cnn", image_size=16, width=16),
+        **CLIP.options_from_data(train_ds),
+        embed_dim=32,
+        text_width=32,
+        text_depth=1,
+        text_heads=2,
+    )
+    data = CaptionedImages(train_ds, model.tokenizer)
+    view_fn = build_view_fn(model.view_recipe, train_ds)
+    optimizer = build_optimizer(model, "adamw", 3e-3, 0.1)
+    scheduler = build_scheduler(optimizer, steps, steps // 10)
+    step, epoch = 0, 0
+    while step < steps:
+        for views in epoch_batches(data, view_fn, seed=0, epoch=epoch, batch_size=batch_size):
+            loss = model.training_step(views)["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            model.after_step(step, steps)
+            step += 1
+            if step == steps:
+                break
+        epoch += 1
+    return model.eval(), build_shapes(train=False, seed=0, size=16, n=1000)
+
+
+@pytest.mark.slow
+def test_a_few_hundred_steps_on_shapes_name_never_seen_combinations_above_chance():
+    model, test_ds = train_tiny_clip()
+    assert int(test_ds.unseen.sum()) > 100  # red stars, green circles... never trained on
+    colours = evaluate_zero_shot(model, test_ds, test_ds.color_names, ["a photo of a {} shape"])
+    assert colours.unseen_accuracy >= colours.chance + 0.4
+    combos = [f"{c} {s}" for c in test_ds.color_names for s in test_ds.class_names]
+    pairs = evaluate_zero_shot(model, test_ds, combos, ["a photo of a {}"])
+    # 30-way: naming "a red star" although that caption never occurred in training
+    assert pairs.unseen_accuracy >= 2.5 * pairs.chance
+    assert pairs.recall["image_to_text@5"] >= 0.5  # 30 distinct captions: chance is 1/6

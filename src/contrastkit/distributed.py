@@ -20,7 +20,7 @@ import contextlib
 import inspect
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -227,17 +227,6 @@ def local_batch_size(global_batch_size: int) -> int:
             f"world size {world}; use e.g. {hint}"
         )
     return global_batch_size // world
-
-
-def shard(batch: Sequence[T]) -> Sequence[T]:
-    """Return this process's contiguous share of a global batch (indices or a tensor).
-
-    Rank r takes rows [r * n, (r + 1) * n) with n = len(batch) / W, so that gathering in rank
-    order rebuilds the global batch in its original order.
-    """
-    n = local_batch_size(len(batch))
-    start = rank() * n
-    return batch[start : start + n]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def _fake_gather(rank: int, providers: list[torch.Tensor]):
     (which sums every rank's gradient into the owner) does.
     """
 
-    def gather(x: torch.Tensor) -> torch.Tensor:
+    def gather(x: torch.Tensor, name: str = "") -> torch.Tensor:
         for full in providers:
             parts = list(full.split(x.shape[0]))
             if torch.allclose(parts[rank], x, rtol=0, atol=1e-15):

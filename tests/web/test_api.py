@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from contrastkit.losses import info_nce
-from contrastkit.web.app import create_app
+from contrastkit.web.app import STATIC, create_app
 
 
 def unit(angle: float) -> list[float]:
@@ -49,9 +49,9 @@ def trained_client(demo_cache):
 def test_page_and_static_files_are_served_locally(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    for asset in ("/static/app.js", "/static/style.css"):
-        assert f'"{asset}"' in page.text
-        response = client.get(asset)
+    assert '"/static/app.js"' in page.text and '"/static/style.css"' in page.text
+    for path in sorted(STATIC.iterdir()):
+        response = client.get(f"/static/{path.name}")
         assert response.status_code == 200
         # nothing is loaded from the network: no absolute URL in src/href/url()/import
         for pattern in ('src="http', 'href="http', "url(http", "@import", "//cdn"):

@@ -3,8 +3,8 @@
 A dataset with ``captions`` has one caption per image. For ``shapes`` (any dataset exposing
 ``colors``, ``color_names``, ``labels`` and ``class_names``) every image gets several phrasings
 built from ``SHAPES_TEMPLATES`` ("a red star", "a photo of a small red star", "a picture of a red
-star", ...); the view function picks one at random each time the image is seen, so the text
-tower learns the words, not one sentence.
+star", "a photo of a star", ...); the view function picks one at random each time the image
+is seen, so the text tower learns the words, not one sentence.
 
 ``CaptionedImages`` wraps such a dataset for training: ``ds[i] -> ((image, ids), y)`` where
 ``ids`` (K, L) holds the token ids of the K phrasings of caption i. The trainer uses it for
@@ -33,6 +33,11 @@ SHAPES_TEMPLATES: tuple[str, ...] = (
     "an image of {a} {color} {shape} on a cluttered background",
     "{a} {color} {shape} shape",
     "a drawing of {a} {size} {color} {shape}",
+    # captions that leave the colour out are true of every colour: they tie the shape words to
+    # the outline alone, as real captions that omit an attribute do
+    "a photo of a {shape}",
+    "a {size} {shape}",
+    "a picture of a {shape} on a cluttered background",
 )
 # object radius (fraction of the side) below / above which a shape is called small / large
 SIZE_WORDS: tuple[tuple[float, str], ...] = ((0.27, "small"), (0.33, "medium-sized"))

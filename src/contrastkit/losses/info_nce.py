@@ -205,7 +205,8 @@ def clip_loss(
         txt = F.normalize(full_precision(text), dim=1)
         scale = logit_scale.to(img.dtype) if isinstance(logit_scale, Tensor) else logit_scale
         pos = scale * (img * txt).sum(1)  # (N,)
-        all_img, all_txt = distributed.gather(img), distributed.gather(txt)  # (W * N, D)
+        all_img = distributed.gather(img)  # (W * N, D)
+        all_txt = distributed.gather(txt)
         if _tiled(impl, n, W * n, tile_size, img.device):
             bound = _bound(scale)
             if bound is None and img.device.type == "cpu":

@@ -7,7 +7,8 @@ output. The predictor's learning rate is not decayed (Sec. 4.4: "fixed lr for pr
 
 What prevents collapse: the stop-gradient alone, no negatives and no momentum encoder. The paper
 shows (Fig. 2) that without it the output collapses to a constant at once; ``stop_gradient=False``
-reproduces that experiment.
+reproduces that experiment (with ``last_batch_norm=False``: a BatchNorm on the output keeps every
+dimension's batch variance at 1 and so hides the collapse behind a few surviving directions).
 
 Letters used in shapes: B batch size, D projection width.
 """
@@ -34,6 +35,10 @@ class SimSiam(Method):
         projector_layers: linear layers in the projector (3 for ImageNet, 2 for CIFAR).
         stop_gradient: detach the target branch (the method); False shows the collapse.
         fixed_predictor_lr: keep the predictor's learning rate constant.
+        last_batch_norm: end the projector with BatchNorm (the paper's default). That norm
+            alone already forbids a constant output, so the collapse experiment turns it off
+            (SimSiam trains as well without it, paper Table 4) and compares ``stop_gradient``
+            True and False on the same network.
 
     Raises:
         ValueError: a non-positive width or fewer than 1 projector layer.
@@ -51,6 +56,7 @@ class SimSiam(Method):
         projector_layers: int = 3,
         stop_gradient: bool = True,
         fixed_predictor_lr: bool = True,
+        last_batch_norm: bool = True,
     ) -> None:
         super().__init__(backbone)
         if min(hidden_dim, out_dim, pred_hidden_dim) < 1:
@@ -63,7 +69,7 @@ class SimSiam(Method):
         self.stop_gradient = bool(stop_gradient)
         self.fixed_predictor_lr = bool(fixed_predictor_lr)
         dims = [backbone.feature_dim] + [hidden_dim] * (projector_layers - 1) + [out_dim]
-        self.projector = mlp(dims, last_batch_norm=True)
+        self.projector = mlp(dims, last_batch_norm=last_batch_norm)
         self.predictor = mlp([out_dim, pred_hidden_dim, out_dim])
 
     def training_step(self, views: list[Tensor]) -> dict[str, Tensor]:

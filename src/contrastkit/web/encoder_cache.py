@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from contrastkit.config import TrainConfig
@@ -206,14 +207,10 @@ class DemoEncoders:
             self._set("failed", f"cannot load the cached encoder ({err}); delete {self.work_dir}")
             return
         self._untrained = build_method(config).eval().embed
-        seconds = next(
-            (r.get("train_seconds") for r in [_summary(self.work_dir / "run")] if r), None
-        )
         with self._lock:
             self._trained = method.embed
-            took = f" in {seconds:.0f} s" if seconds else ""
             self._status = "ready"
-            self._message = f"ready (SimCLR, {config.steps} steps{took}; cached)"
+            self._message = f"ready: SimCLR, {config.steps} steps on these pictures (cached)"
 
     def _progress(self) -> str:
         partial = sorted(self.work_dir.glob("run.partial-*"))
@@ -245,13 +242,6 @@ class DemoEncoders:
         return build_method(config).eval().embed
 
 
-def _summary(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / SUMMARY_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def _exit_with_parent(parent: int) -> None:
     """Stop this training process when the server that started it is gone."""
     while True:
@@ -268,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    # one thread: the server keeps a core for its requests, and small convolutions gain little
+    # from more threads on a busy machine (they spin, waiting for each other)
+    torch.set_num_threads(1)
     run_dir = train_encoder(Path(args[0]))
     print(f"demo encoder: {run_dir}", flush=True)
     return 0
