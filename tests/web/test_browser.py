@@ -97,7 +97,6 @@ def center(page, selector: str) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 def test_demo_page(server):
     from playwright.sync_api import sync_playwright
 
