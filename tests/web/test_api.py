@@ -57,7 +57,7 @@ def test_page_and_static_files_are_served_locally(client):
         for pattern in ('src="http', 'href="http', "url(http", "@import", "//cdn"):
             assert pattern not in response.text
     assert 'src="http' not in page.text and 'href="http' not in page.text
-    assert client.get("/api/health").json() == {"status": "ok"}
+    assert client.get("/api/health").json()["status"] == "ok"
 
 
 def test_unknown_route_is_404(client):
@@ -232,7 +232,7 @@ def test_server_starts_at_once_and_trains_in_the_background(tmp_path):
         pair = test_client.post("/api/pairs/sample", json={"kind": "negative", "seed": 2})
         assert pair.json()["similarity"]["trained"] is None
     # leaving the client shuts the app down, which stops the training process
-    process = app.state.encoders._process
+    process = app.state.panels.encoders._process
     assert process is None or process.poll() is not None
 
 
@@ -269,7 +269,7 @@ def test_clip_sessions_are_capped_and_the_oldest_is_evicted(client):
     response = client.get(f"/api/clip/{ids[0]}")
     assert response.status_code == 404 and "expired" in response.json()["detail"]
     assert client.get(f"/api/clip/{ids[-1]}").status_code == 200
-    assert len(client.app.state.sessions) == 3
+    assert len(client.app.state.panels.sessions) == 3
 
 
 def test_clip_bad_requests(client):

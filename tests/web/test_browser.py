@@ -42,19 +42,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> float:
-    """Poll ``url`` until it answers; return the seconds it took."""
+def wait_for_health(url: str, process: subprocess.Popen, timeout: float, want: str) -> None:
+    """Poll ``url`` (``/api/health``) until its answer contains ``want``."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if process.poll() is not None:
             pytest.fail(f"the demo server exited with code {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return time.monotonic() - start
+                if response.status == 200 and want in response.read().decode():
+                    return
         except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"the demo server did not answer {url} within {timeout} s")
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{url} did not answer {want!r} within {timeout} s")
 
 
 @pytest.fixture
@@ -68,7 +69,9 @@ def server(demo_cache):
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_until_serving(url + "api/health", process, timeout=60)
+        # the server answers within seconds; the panels' library (torch...) loads meanwhile
+        wait_for_health(url + "api/health", process, timeout=60, want='"status":"ok"')
+        wait_for_health(url + "api/health", process, timeout=180, want='"panels":"ready"')
         yield url
     finally:
         process.terminate()
@@ -88,7 +91,7 @@ def number(text: str) -> float:
 
 
 def settled_loss(page) -> float:
-    page.wait_for_selector('#loss-value[data-pending="0"]', timeout=10_000)
+    page.wait_for_selector('#loss-value[data-pending="0"]', timeout=30_000)
     return number(page.inner_text("#loss-value"))
 
 

@@ -5,7 +5,7 @@ only draws: every loss, gradient, similarity and training step is computed here 
 
 Endpoints:
     GET  /                          the page
-    GET  /api/health                liveness
+    GET  /api/health                liveness, and whether the panels have loaded
     GET  /api/pairs/status          state of the trained encoder of panel 1
     POST /api/pairs/sample          two augmented views and their cosine similarity per encoder
     GET  /api/pairs/averages        mean similarity of sampled positive and negative pairs
@@ -30,10 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from contrastkit.web.augment_pairs import PairSampler
-from contrastkit.web.encoder_cache import DemoEncoders, default_cache_dir
-from contrastkit.web.landscape import landscape
-from contrastkit.web.mini_clip import ClipSessions, SessionNotFoundError
+from contrastkit.web.panels import Panels
 from contrastkit.web.schemas import (
     ClipSessionRequest,
     ClipStepRequest,
@@ -45,6 +42,7 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 SESSION_ID = r"^[A-Za-z0-9_-]{8,64}$"
+PANELS_TIMEOUT_S = 300.0  # an endpoint waits this long for the panels to load
 
 
 def _readable(errors: list[dict]) -> str:
@@ -79,19 +77,22 @@ def create_app(
     Returns:
         The FastAPI app; its lifespan loads the encoder or starts its training.
     """
-    encoders = DemoEncoders(Path(cache_dir) if cache_dir else default_cache_dir())
-    sampler = PairSampler(encoders)
-    sessions = ClipSessions(max_sessions=max_sessions)
+    panels = Panels(Path(cache_dir) if cache_dir else None, train_encoder, max_sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        encoders.start(train=train_encoder)
+        panels.start()
         yield
-        encoders.stop()
+        panels.stop()
 
     app = FastAPI(title="contrastkit demo", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.encoders = encoders
-    app.state.sessions = sessions
+    app.state.panels = panels
+
+    def ready() -> Panels:
+        try:
+            return panels.wait(timeout=PANELS_TIMEOUT_S)
+        except RuntimeError as err:
+            raise HTTPException(status_code=503, detail=str(err)) from None
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -105,35 +106,39 @@ def create_app(
 
     @app.get("/api/health")
     def health() -> dict:
-        return {"status": "ok"}
+        return {"status": "ok", "panels": "ready" if panels.loaded else "loading"}
 
     # ------------------------------------------------------------ panel 1: augmentation pairs
     @app.get("/api/pairs/status")
     def pairs_status() -> dict:
-        return {**encoders.status(), "images": sampler.image_names}
+        p = ready()
+        return {**p.encoders.status(), "images": p.sampler.image_names}
 
     @app.post("/api/pairs/sample")
     def pairs_sample(body: PairRequest) -> dict:
-        return sampler.sample(body.kind, body.seed)
+        return ready().sampler.sample(body.kind, body.seed)
 
     @app.get("/api/pairs/averages")
     def pairs_averages() -> dict:
-        return sampler.averages()
+        return ready().sampler.averages()
 
     # ------------------------------------------------------------ panel 2: loss landscape
     @app.post("/api/landscape")
     def landscape_endpoint(body: LandscapeRequest) -> dict:
         try:
-            return landscape(body.anchor, body.positive, body.negatives, body.temperature)
+            return ready().landscape(body.anchor, body.positive, body.negatives, body.temperature)
         except ValueError as err:
             raise HTTPException(status_code=422, detail=str(err)) from None
 
     # ------------------------------------------------------------ panel 3: mini-CLIP
-    def _session_call(fn, session_id: str, *args) -> dict:
+    def _session_call(method: str, session_id: str, *args) -> dict:
         if not _valid_session_id(session_id):
             raise HTTPException(status_code=404, detail=f"malformed session id {session_id!r}")
+        sessions = ready().sessions
+        from contrastkit.web.mini_clip import SessionNotFoundError  # loaded by ready()
+
         try:
-            return fn(session_id, *args)
+            return getattr(sessions, method)(session_id, *args)
         except SessionNotFoundError:
             raise HTTPException(
                 status_code=404,
@@ -144,25 +149,25 @@ def create_app(
     @app.post("/api/clip/session")
     def clip_create(body: ClipSessionRequest | None = None) -> dict:
         seed = body.seed if body and body.seed is not None else secrets.randbelow(2**31)
-        session_id, state = sessions.create(seed)
+        session_id, state = ready().sessions.create(seed)
         return {"session_id": session_id, "seed": seed, "state": state}
 
     @app.get("/api/clip/{session_id}")
     def clip_state(session_id: str) -> dict:
-        return _session_call(sessions.state, session_id)
+        return _session_call("state", session_id)
 
     @app.post("/api/clip/{session_id}/step")
     def clip_step(session_id: str, body: ClipStepRequest) -> dict:
-        return _session_call(sessions.step, session_id, body.steps)
+        return _session_call("step", session_id, body.steps)
 
     @app.post("/api/clip/{session_id}/reset")
     def clip_reset(session_id: str) -> dict:
-        return _session_call(sessions.reset, session_id)
+        return _session_call("reset", session_id)
 
     @app.delete("/api/clip/{session_id}")
     def clip_close(session_id: str) -> dict:
         if _valid_session_id(session_id):
-            sessions.close(session_id)
+            ready().sessions.close(session_id)
         return {"closed": session_id}
 
     return app
