@@ -68,7 +68,9 @@ def full_batch(method: Method, views: list[Tensor]) -> tuple[Tensor, dict[str, T
 def assert_same_grads(a: dict[str, Tensor], b: dict[str, Tensor]) -> None:
     assert a.keys() == b.keys()
     for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-7, msg=name)
+        # float32 sums in another order: entries near 0 differ by a few ulps of the largest one
+        atol = max(1e-7, 1e-6 * float(b[name].abs().max()))
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=atol, msg=name)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 4, 10, 64])
