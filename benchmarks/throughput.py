@@ -2,20 +2,22 @@
 
 Measures, on 32x32 ``shapes`` scenes with the SimCLR recipe (2 views per image):
 
-1. the per-sample pipeline the trainer uses (``contrastkit.transforms`` on torchvision v2,
-   through ``contrastkit.batches.epoch_batches``: per-sample seeding, DataLoader, collation),
-   with ``num_workers`` 0 and 2;
-2. the batched pipeline (``contrastkit.transforms.batched``): one call per view for the whole
-   batch, on ``--device``, starting from the uint8 images already on that device;
+1. the per-sample pipeline (``contrastkit.transforms`` on torchvision v2, through
+   ``contrastkit.batches.epoch_batches``: per-sample seeding, DataLoader, collation), with
+   ``num_workers`` 0 and 2;
+2. the batched pipeline (``contrastkit.transforms.batched``), which the trainer uses for image
+   recipes: through ``epoch_batches`` as in training (per-sample draws, DataLoader, views made
+   on ``--device``), and alone, starting from the uint8 images already on that device;
 3. one SimCLR training step (``contrastkit.methods.SimCLR``: ResNet-18 with the CIFAR stem,
    2048-128 projection head, NT-Xent; forward + backward + AdamW) on ready-made views, and the
    same step with the small ``cnn`` backbone that CPU recipes use.
 
 The first batch of the batched pipeline and the first step are warm-ups and are not timed; the
-per-sample rows are timed from the loader's start (worker start-up included, as prefetching
-would otherwise hide work). Images/s counts source images
-(each gives 2 views). "CPU ms" is the processor time spent (main process, plus the DataLoader
-workers), which stays meaningful when other jobs share the machine and inflate wall-clock times.
+loader rows are timed over one whole epoch of exactly the timed batches, from the loader's start
+(worker start-up included, as prefetching would otherwise hide work). Images/s counts source
+images (each gives 2 views). "CPU ms" is the processor time spent (main process, plus the
+DataLoader workers), which stays meaningful when other jobs share the machine and inflate
+wall-clock times.
 The last lines say which pipeline is faster and how much of a serial step the data would take.
 
   python benchmarks/throughput.py                       # CPU, batch 256, ~2 min on 2 idle cores
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import torch
@@ -35,7 +38,7 @@ from contrastkit.backbones import build_backbone
 from contrastkit.batches import epoch_batches
 from contrastkit.data.shapes import build_shapes
 from contrastkit.methods import SimCLR
-from contrastkit.transforms import build_view_fn
+from contrastkit.transforms import build_batched_view_fn, build_view_fn
 from contrastkit.transforms.batched import batched_view_fn
 
 
@@ -44,37 +47,28 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """Return CPU seconds (user + system) used so far by this process and the given children."""
-    total = time.process_time()
-    for pid in pids:  # DataLoader workers: read /proc while they are alive (Linux)
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+def cpu_seconds() -> float:
+    """Return CPU seconds (user + system) of this process and of its reaped children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def time_per_sample(dataset, batch_size: int, batches: int, workers: int) -> tuple[float, float]:
-    """Return (wall, CPU) seconds per batch of the per-sample pipeline over one whole epoch.
+def time_loader(dataset, view_fn, batch_size: int, batches: int, workers: int, device):
+    """Return (wall, CPU) seconds per batch of ``epoch_batches`` over one whole epoch.
 
-    The epoch holds exactly ``batches`` batches, so prefetching workers do no untimed work; the
-    clock runs from the loader's start (worker start-up included) to its end.
+    The epoch holds exactly ``batches`` batches, so prefetching workers do no untimed work, and
+    the workers have exited (their CPU time is counted) when the epoch ends.
     """
     subset = Subset(dataset, range(batch_size * batches))
-    view_fn = build_view_fn("pair", dataset)
     loader = epoch_batches(
-        subset, view_fn, seed=0, epoch=0, batch_size=batch_size, num_workers=workers
+        subset, view_fn, seed=0, epoch=0, batch_size=batch_size, num_workers=workers, device=device
     )
-    wall, cpu = time.perf_counter(), time.process_time()
-    iterator = iter(loader)
-    pids = [w.pid for w in getattr(iterator, "_workers", [])]
-    done = []
-    for _ in range(batches):
-        done.append(next(iterator)[0].shape[0])
-        if len(done) == batches:  # read the workers' CPU time before they exit
-            wall, cpu = time.perf_counter() - wall, cpu_seconds(pids) - cpu
+    sync(device)
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    done = [views[0].shape[0] for views in loader]
+    sync(device)
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     assert done == [batch_size] * batches
-    del iterator
     return wall / batches, cpu / batches
 
 
@@ -139,11 +133,16 @@ def main() -> int:
     size = dataset.input_shape[-1]
 
     rows = []  # (what, where, wall seconds, CPU seconds) per batch
+    per_sample, batched = build_view_fn("pair", dataset), build_batched_view_fn("pair", dataset)
+    cpu = torch.device("cpu")
     for workers in args.workers:
-        wall, cpu = time_per_sample(dataset, B, args.pipeline_batches, workers)
-        rows.append((f"per-sample v2 pipeline, num_workers={workers}", "cpu", wall, cpu))
-    batched = time_batched(dataset, B, args.pipeline_batches, device)
-    rows.append(("batched pipeline", device.type, *batched))
+        wall, cpu_s = time_loader(dataset, per_sample, B, args.pipeline_batches, workers, cpu)
+        rows.append((f"per-sample v2 pipeline, num_workers={workers}", "cpu", wall, cpu_s))
+    n_loader = len(rows)
+    trainer = time_loader(dataset, batched, B, args.pipeline_batches, 0, device)
+    rows.append(("batched pipeline, trainer's loader, num_workers=0", device.type, *trainer))
+    resident = time_batched(dataset, B, args.pipeline_batches, device)
+    rows.append(("batched pipeline alone, images on the device", device.type, *resident))
     steps = {}
     for name in args.backbones:
         steps[name] = time_train_step(name, B, size, args.steps, device)
@@ -160,8 +159,8 @@ def main() -> int:
     for what, where, wall, cpu in rows:
         print(f"| {what} | {where} | {B / wall:,.0f} | {1000 * wall:,.0f} | {1000 * cpu:,.0f} |")
     print()
-    per_sample = min(rows[: len(args.workers)], key=lambda r: r[2])
-    pipelines = {per_sample[0]: per_sample[2], "batched pipeline": batched[0]}
+    best_per_sample = min(rows[:n_loader], key=lambda r: r[2])
+    pipelines = {best_per_sample[0]: best_per_sample[2], rows[n_loader][0]: trainer[0]}
     best_name = min(pipelines, key=pipelines.get)
     print(f"Faster pipeline here (wall clock): {best_name}. Data share of a serial step:")
     for name, (step, _) in steps.items():

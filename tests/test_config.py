@@ -66,3 +66,19 @@ def test_toml_recipe(tmp_path):
         load_toml(path)
     with pytest.raises(ValueError, match="no such file"):
         load_toml(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("method", "data", "pipeline"),
+    [
+        ("simclr", "shapes", "batched"),
+        ("byol", "shapes", "batched"),
+        ("dino", "digits", "batched"),  # multi-crop exists batched at any size
+        ("simclr", "digits", "per_sample"),  # the small-image recipe is per sample
+        ("clip", "shapes", "per_sample"),
+        ("simclr", "toy", "per_sample"),
+    ],
+)
+def test_auto_view_pipeline_resolves_to_the_one_used(method, data, pipeline):
+    config = resolve_config(TrainConfig(method=method, data=data, out="x"), build_dataset(data))
+    assert config.view_pipeline == pipeline

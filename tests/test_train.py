@@ -68,8 +68,14 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     assert not same_weights(a, c)
 
 
-def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch):
-    reference = train(tiny(tmp_path, "reference"))
+# shapes: images whose views the batched pipeline makes from per-sample draws
+SHAPES = {"data": "shapes", "batch_size": 16, "backbone_options": {"width": 8}, "log_every": 1}
+
+
+@pytest.mark.parametrize("data", [{}, SHAPES], ids=["toy", "shapes-batched"])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch, data):
+    reference = train(tiny(tmp_path, "reference", **data))
+    assert reference.joinpath("config.json").read_text().count('"batched"') == bool(data)
     original = SimCLR.after_step
 
     def crash_at_step_ten(self, step, total):
@@ -79,7 +85,7 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch
 
     monkeypatch.setattr(SimCLR, "after_step", crash_at_step_ten)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny(tmp_path, "crashed"))
+        train(tiny(tmp_path, "crashed", **data))
     crashed = tmp_path / "crashed"
     assert load_checkpoint(crashed / "checkpoint.pt")["step"] == 8
     assert max(r["step"] for r in read_metrics(crashed)) == 9

@@ -1,23 +1,26 @@
 """Batches of views whose order and augmentation are a pure function of (seed, epoch, index).
 
 The order of epoch e is ``torch.randperm`` under a generator seeded by (seed, e); the views of
-sample i in epoch e are made with torch's global RNG seeded by a hash of (seed, e, i). Nothing
-depends on what ran before, so a run resumed at step s rebuilds exactly the batches an
-uninterrupted run would have seen from step s on, and worker processes need no seeding.
-The last incomplete batch is dropped: every step sees a full batch.
+sample i in epoch e are made with torch's global RNG seeded by a hash of (seed, e, i) (per-sample
+views), or from uniform numbers drawn by a generator seeded by that hash (batched views, made
+for the whole batch on the training device). Nothing depends on what ran before, so a run
+resumed at step s rebuilds exactly the batches an uninterrupted run would have seen from step s
+on, and worker processes need no seeding. The last incomplete batch is dropped: every step sees
+a full batch.
 
-Letters used in shapes: B batch size (per process), V views.
+Letters used in shapes: B batch size (per process), V views, U uniform draws per sample.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from contrastkit.transforms import ViewFn
+from contrastkit.transforms import BatchedViews, ViewFn
 
 
 def mix_seed(*parts: int) -> int:
@@ -85,6 +88,31 @@ class ViewDataset(Dataset):
             torch.set_rng_state(state)
 
 
+class DrawDataset(Dataset):
+    """Wraps a dataset so that item i is ``(x_i, u_i)``: the raw sample and its view draws.
+
+    Args:
+        dataset: ``ds[i] -> (x, y)``.
+        num_draws: U, the uniform numbers in [0, 1) one sample's views consume.
+        seed: the run's seed.
+        epoch: the epoch whose views these are.
+    """
+
+    def __init__(self, dataset: Dataset, num_draws: int, seed: int, epoch: int) -> None:
+        self.dataset = dataset
+        self.num_draws = num_draws
+        self.seed = seed
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        x, _ = self.dataset[index]
+        generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, index))
+        return x, torch.rand(self.num_draws, generator=generator)  # (U,)
+
+
 def collate_views(samples: list[list[Tensor]]) -> list[Tensor]:
     """Stack B samples of V views each into V tensors of shape (B, ...)."""
     return [torch.stack(views) for views in zip(*samples, strict=True)]
@@ -92,7 +120,7 @@ def collate_views(samples: list[list[Tensor]]) -> list[Tensor]:
 
 def epoch_batches(
     dataset: Dataset,
-    view_fn: ViewFn,
+    view_fn: ViewFn | BatchedViews,
     *,
     seed: int,
     epoch: int,
@@ -101,30 +129,45 @@ def epoch_batches(
     num_workers: int = 0,
     rank: int = 0,
     world_size: int = 1,
-) -> DataLoader:
-    """Return a loader over the batches of ``epoch`` from ``start_batch`` on; each is V x (B, ...).
+    device: torch.device | str = "cpu",
+) -> Iterator[list[Tensor]]:
+    """Return the batches of ``epoch`` from ``start_batch`` on, each V x (B, ...) on ``device``.
 
     Args:
         dataset: the training data.
-        view_fn: from ``contrastkit.transforms.build_view_fn``.
+        view_fn: from ``contrastkit.transforms.build_view_fn`` (views made per sample, in the
+            loader) or ``build_batched_view_fn`` (raw images and draws are loaded, moved to
+            ``device`` and turned into views there, one call per view).
         seed: the run's seed.
         epoch: 0-based epoch.
         batch_size: per-process batch size B.
         start_batch: skip the batches before it (resume mid-epoch).
-        num_workers: DataLoader worker processes (0: make views in this process).
+        num_workers: DataLoader worker processes (0: load in this process).
         rank, world_size: this process's slice of each global batch.
+        device: where the views are returned.
     """
     batches = batch_indices(seed, epoch, len(dataset), batch_size, rank, world_size)[start_batch:]
-    return DataLoader(
-        ViewDataset(dataset, view_fn, seed, epoch),
+    batched = isinstance(view_fn, BatchedViews)
+    loader = DataLoader(
+        DrawDataset(dataset, view_fn.num_draws, seed, epoch)
+        if batched
+        else ViewDataset(dataset, view_fn, seed, epoch),
         batch_sampler=batches,
         num_workers=num_workers,
-        collate_fn=collate_views,
+        collate_fn=None if batched else collate_views,
         persistent_workers=False,
     )
+    non_blocking = torch.device(device).type == "cuda"
+    for batch in loader:
+        if batched:
+            x, u = (t.to(device, non_blocking=non_blocking) for t in batch)
+            yield view_fn(x, u)
+        else:
+            yield [v.to(device, non_blocking=non_blocking) for v in batch]
 
 
 __all__ = [
+    "DrawDataset",
     "ViewDataset",
     "batch_indices",
     "collate_views",

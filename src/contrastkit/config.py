@@ -19,6 +19,7 @@ from typing import Any
 
 from contrastkit.methods import METHODS
 from contrastkit.schedules import OPTIMIZERS, SCHEDULES
+from contrastkit.transforms import has_batched_views
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +27,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 AMP_MODES: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
+VIEW_PIPELINES: tuple[str, ...] = ("auto", "batched", "per_sample")
 
 # Used when neither the dataset nor the user says otherwise.
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -93,6 +95,9 @@ class TrainConfig:
         method_options: keyword arguments of the method's constructor.
         backbone_options: keyword arguments of ``build_backbone``.
         view_options: keyword arguments of the view recipe (``build_view_fn``).
+        view_pipeline: "batched" (views of the whole batch at once on the training device;
+            image recipes only), "per_sample" (torchvision v2, one image at a time, in the
+            loader) or "auto" (batched where it exists).
         seed: fixes initialisation, data order and augmentation.
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:N".
         out: run folder (None: ``runs/<method>-<data>-<timestamp>``).
@@ -130,6 +135,7 @@ class TrainConfig:
     method_options: dict[str, Any] = field(default_factory=dict)
     backbone_options: dict[str, Any] = field(default_factory=dict)
     view_options: dict[str, Any] = field(default_factory=dict)
+    view_pipeline: str = "auto"
     seed: int = 0
     device: str = "auto"
     out: str | None = None
@@ -222,7 +228,12 @@ def check_config(config: TrainConfig) -> None:
             raise ValueError(f"{name} must be >= 0, got {value!r}")
     if config.num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {config.num_workers}")
-    choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "amp": AMP_MODES}
+    choices = {
+        "optimizer": OPTIMIZERS,
+        "schedule": SCHEDULES,
+        "amp": AMP_MODES,
+        "view_pipeline": VIEW_PIPELINES,
+    }
     for name, valid in choices.items():
         if getattr(config, name) not in valid:
             raise ValueError(
@@ -311,6 +322,10 @@ def resolve_config(config: TrainConfig, dataset) -> TrainConfig:
     from_data = METHODS[config.method].options_from_data(dataset)
     values["method_options"] = {**recipe_options, **from_data, **user_options}
     values["input_shape"] = [int(s) for s in dataset.input_shape]
+    if values["view_pipeline"] == "auto":  # config.json records the pipeline that was used
+        recipe = METHODS[config.method].view_recipe
+        batched = has_batched_views(recipe, dataset)
+        values["view_pipeline"] = "batched" if batched else "per_sample"
     if values["out"] is None:
         values["out"] = default_out(config.method, config.data)
     return dataclasses.replace(config, **values)
@@ -318,6 +333,7 @@ def resolve_config(config: TrainConfig, dataset) -> TrainConfig:
 
 __all__ = [
     "AMP_MODES",
+    "VIEW_PIPELINES",
     "DATA_DEFAULTS",
     "GLOBAL_DEFAULTS",
     "TrainConfig",

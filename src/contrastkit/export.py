@@ -98,7 +98,7 @@ def export_encoder(
         atomic_write(out, lambda handle: handle.write(data))
     else:
         atomic_write(out, lambda handle: torch.save(state, handle))
-    logger.info("wrote %d tensors of backbone %s to %s", len(state), spec["name"], out)
+    logger.debug("wrote %d tensors of backbone %s to %s", len(state), spec["name"], out)
     return out
 
 

@@ -129,6 +129,7 @@ def read_config(run_dir: str | os.PathLike) -> TrainConfig:
         raise ValueError(f"{path} is not valid JSON ({err})") from err
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a JSON object, got {type(values).__name__}")
+    values.setdefault("view_pipeline", "per_sample")  # what runs made before the field used
     return TrainConfig.from_dict(values, source=str(path))
 
 

@@ -57,7 +57,7 @@ from contrastkit.runs import (
 )
 from contrastkit.schedules import build_optimizer, build_scheduler
 from contrastkit.sync_batchnorm import convert_sync_batch_norm
-from contrastkit.transforms import build_view_fn
+from contrastkit.transforms import BatchedViews, ViewFn, build_batched_view_fn, build_view_fn
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +131,21 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, Any, Method, Any]:
     method = build_method(config)
     if config.chunk_size is not None:
         check_gradient_cache(method, config.chunk_size)
-    view_fn = build_view_fn(method.view_recipe, dataset, **config.view_options)
+    view_fn = _view_fn(config, method.view_recipe, dataset)
     if method.view_recipe == "image_text":  # CLIP: each sample also carries its caption ids
         dataset = CaptionedImages(dataset, method.tokenizer)
     return config, dataset, method, view_fn
+
+
+def _view_fn(config: TrainConfig, recipe: str, dataset) -> ViewFn | BatchedViews:
+    """Return the view function of the resolved ``config.view_pipeline``.
+
+    Raises:
+        ValueError: "batched" for a recipe or dataset that has none, or bad view options.
+    """
+    if config.view_pipeline == "batched":
+        return build_batched_view_fn(recipe, dataset, **config.view_options)
+    return build_view_fn(recipe, dataset, **config.view_options)
 
 
 def train(config: TrainConfig, *, overwrite: bool = False) -> Path:
@@ -290,9 +301,9 @@ def _fit(config, dataset, method, view_fn, run_dir: Path, state: dict | None) ->
                 num_workers=config.num_workers,
                 rank=distributed.rank(),
                 world_size=distributed.world_size(),
+                device=device,
             )
             for views in batches:
-                views = [v.to(device, non_blocking=True) for v in views]
                 torch.manual_seed(mix_seed(config.seed, step, -3))  # the method's own randomness
                 optimizer.zero_grad(set_to_none=True)
                 if config.chunk_size is not None:
@@ -306,8 +317,9 @@ def _fit(config, dataset, method, view_fn, run_dir: Path, state: dict | None) ->
                 if scaler is not None:
                     scaler.unscale_(optimizer)
                 method.before_optimizer_step(step)
-                if config.clip_grad is not None:
-                    torch.nn.utils.clip_grad_norm_(method.parameters(), config.clip_grad)
+                clip = config.clip_grad or method.default_clip_grad  # DINO's paper: 3.0
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(method.parameters(), clip)
                 lr = next(
                     (g["lr"] for g in optimizer.param_groups if not g["fixed_lr"]),
                     optimizer.param_groups[0]["lr"],

@@ -58,6 +58,8 @@ def test_toy_run_prints_first_loss_bound_and_before_after_table(toy_run, capsys)
         (["--temperature", "-0.5"], "temperature must be a positive number"),
         (["--set", "widthh=3"], "has no option.*widthh"),
         (["--config", "/nonexistent/recipe.toml"], "no such file"),
+        (["--view-pipeline", "fast"], "unknown view_pipeline 'fast'; expected one of: auto"),
+        (["--view-pipeline", "batched"], "no batched views for recipe 'pair' on dataset 'toy'"),
     ],
 )
 def test_bad_settings_one_line_exit_2_and_no_folder(tmp_path, capsys, argv, message):

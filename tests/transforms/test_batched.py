@@ -91,3 +91,26 @@ def test_batched_view_fn_recipes():
     assert sides == [32, 32, 12, 12, 12]
     with pytest.raises(ValueError, match="do not fit"):
         batched_view_fn("pair", (3, 32, 32), n_local=2)
+
+
+def test_mean_and_std_standardise_last():
+    x = _batch()
+    t = BatchedSimCLR(
+        16, scale=(1.0, 1.0), ratio=(1.0, 1.0), mean=(0.5,) * 3, std=(0.25,) * 3, **OFF
+    )
+    torch.testing.assert_close(t(x), (x - 0.5) / 0.25, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="pass both mean and std or neither"):
+        BatchedSimCLR(16, mean=(0.5,) * 3)
+
+
+def test_the_batched_recipes_take_the_per_sample_options():
+    fn = batched_view_fn(
+        "pair", (3, 32, 32), scale=(0.3, 1.0), jitter=(0.4, 0.4, 0.4, 0.0), blur_p=0
+    )
+    assert [t.scale for t in fn.transforms] == [(0.3, 1.0)] * 2
+    assert all(t.blur_p == 0 and t.jitter[3] == 0 for t in fn.transforms)
+    dino = batched_view_fn("multicrop", (3, 32, 32), n_local=4, local_scale=(0.1, 0.3))
+    assert [t.scale for t in dino.transforms] == [(0.4, 1.0)] * 2 + [(0.1, 0.3)] * 4
+    assert [t.blur_p for t in dino.transforms] == [1.0, 0.1] + [0.5] * 4
+    assert [t.solarize_p for t in dino.transforms] == [0.0, 0.2] + [0.0] * 4
+    assert dino.num_draws == 6 * 14 and dino.min_side == 32

@@ -76,7 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--weight-decay", type=float, default=None, help="(default: 1e-4; toy 0)")
     add("--optimizer", default=None, help="adamw (small data), sgd, lars (large batches)")
     add("--warmup-epochs", type=float, default=None, help="linear warmup (default: 4 on digits)")
-    add("--clip-grad", type=float, default=None, help="clip the gradient norm (default: off)")
+    add(
+        "--clip-grad",
+        type=float,
+        default=None,
+        help="clip the gradient norm (default: off; 3.0 for dino, as in its paper)",
+    )
     add("--amp", default=None, help="auto (bf16/fp16 on CUDA, off on CPU), off, bf16, fp16")
     add(
         "--temperature",
@@ -125,7 +130,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="under torchrun: BatchNorm statistics over the global batch (default: per process)",
     )
-    add("--num-workers", type=int, default=None, help="view-making processes (default: 0)")
+    add("--num-workers", type=int, default=None, help="data-loading processes (default: 0)")
+    add(
+        "--view-pipeline",
+        default=None,
+        help="auto (default: batched for image recipes, per_sample otherwise), batched (views "
+        "of the whole batch at once on --device, 10x cheaper on a CPU), per_sample "
+        "(torchvision v2, one image at a time)",
+    )
     add(
         "--resume",
         metavar="RUN_DIR",
@@ -161,6 +173,7 @@ FLAG_FIELDS = (
     "chunk_size",
     "backend",
     "num_workers",
+    "view_pipeline",
 )
 
 

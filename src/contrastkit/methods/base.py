@@ -21,9 +21,12 @@ class Method(nn.Module):
         backbone: the encoder f; ``backbone.feature_dim`` is the width of h.
         view_recipe: "pair" (two views), "asymmetric_pair" (BYOL's two different recipes),
             "multicrop" (2 global + N local crops) or "image_text" (an image view and token ids).
+        default_clip_grad: the gradient-norm clipping of the method's paper, used when the
+            user sets none (None: no clipping).
     """
 
     view_recipe: str = "pair"
+    default_clip_grad: float | None = None
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()

@@ -4,6 +4,11 @@ A method names the views it needs (``Method.view_recipe``); the dataset decides 
 are augmented. The returned callable draws its randomness from torch's global RNG, which the
 trainer seeds per (seed, epoch, sample index), so a resumed run sees exactly the same views.
 
+The image recipes also exist batched (``build_batched_view_fn``, ``transforms/batched.py``):
+one call per view for a whole batch on the training device, with each sample's random choices
+given as uniform numbers drawn per (seed, epoch, sample index). The trainer uses them where they
+exist: on a CPU they cost a tenth of the per-sample pipeline (``benchmarks/throughput.py``).
+
 Recipes:
     "pair": two views made the same way (SimCLR, MoCo, Barlow Twins, VICReg, SimSiam).
     "asymmetric_pair": two views from two different recipes (BYOL).
@@ -17,6 +22,7 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from contrastkit.transforms.batched import BatchedViews, batched_view_fn
 from contrastkit.transforms.image_text import image_text_views
 from contrastkit.transforms.images import IMAGE_RECIPES, image_view_fn
 from contrastkit.transforms.small import NoiseViews, SmallImageViews
@@ -37,6 +43,45 @@ def _construct(cls: type, recipe: str, options: dict) -> ViewFn:
             f"view options {sorted(options)} do not fit the {recipe!r} recipe "
             f"({cls.__name__}): {err}"
         ) from err
+
+
+def _is_small_images(kind, shape: tuple) -> bool:
+    return kind == "images" and len(shape) == 3 and max(shape[1:]) <= SMALL_IMAGE_SIDE
+
+
+def has_batched_views(recipe: str, dataset) -> bool:
+    """Return whether ``recipe`` on ``dataset`` is an image recipe with a batched pipeline.
+
+    True for SimCLR/BYOL pairs on images above 16 px and for multi-crop on any images; the
+    small-image (digits) pairs, the toy points and CLIP's image-text views are per sample only.
+    """
+    kind = getattr(dataset, "kind", None)
+    shape = tuple(getattr(dataset, "input_shape", ()))
+    if kind != "images" or recipe not in IMAGE_RECIPES or len(shape) != 3:
+        return False
+    return recipe == "multicrop" or not _is_small_images(kind, shape)
+
+
+def build_batched_view_fn(recipe: str, dataset, **options) -> BatchedViews:
+    """Return the batched views of an image recipe: (B, C, H, W) and draws (B, U) -> V views.
+
+    Args:
+        recipe: "pair", "asymmetric_pair" or "multicrop".
+        dataset: images (``kind`` "images", ``input_shape`` (C, H, W)); see
+            ``has_batched_views``.
+        **options: the same options as the per-sample recipe.
+
+    Raises:
+        ValueError: no batched pipeline for this recipe and data, or bad options.
+    """
+    if not has_batched_views(recipe, dataset):
+        name = getattr(dataset, "name", type(dataset).__name__)
+        raise ValueError(
+            f"no batched views for recipe {recipe!r} on dataset {name!r}: they exist for the "
+            f"image recipes {', '.join(IMAGE_RECIPES)} (pairs on images larger than "
+            f"{SMALL_IMAGE_SIDE} px); use the per-sample pipeline"
+        )
+    return batched_view_fn(recipe, tuple(dataset.input_shape), **options)
 
 
 def build_view_fn(recipe: str, dataset, **options) -> ViewFn:
@@ -60,8 +105,7 @@ def build_view_fn(recipe: str, dataset, **options) -> ViewFn:
     pairs = ("pair", "asymmetric_pair")  # the small recipes have no asymmetric variant
     if kind == "points" and recipe in pairs:
         return _construct(NoiseViews, recipe, options)
-    small_images = kind == "images" and len(shape) == 3 and max(shape[1:]) <= SMALL_IMAGE_SIDE
-    if small_images and recipe in pairs:
+    if _is_small_images(kind, shape) and recipe in pairs:
         return _construct(SmallImageViews, recipe, options)
     if kind == "images" and recipe in IMAGE_RECIPES:  # SimCLR / BYOL pairs, DINO multi-crop
         return image_view_fn(recipe, shape, **options)
@@ -73,4 +117,13 @@ def build_view_fn(recipe: str, dataset, **options) -> ViewFn:
     )
 
 
-__all__ = ["VIEW_RECIPES", "NoiseViews", "SmallImageViews", "ViewFn", "build_view_fn"]
+__all__ = [
+    "VIEW_RECIPES",
+    "BatchedViews",
+    "NoiseViews",
+    "SmallImageViews",
+    "ViewFn",
+    "build_batched_view_fn",
+    "build_view_fn",
+    "has_batched_views",
+]

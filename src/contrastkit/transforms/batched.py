@@ -10,11 +10,19 @@ grayscale and solarisation are per-sample masks; the Gaussian blur is one groupe
 convolution with a per-sample sigma. Differences from torchvision: the jitter operations run in
 a fixed order (brightness, contrast, saturation, hue) instead of a random one; crops are sampled
 directly (clamped to the image) instead of by rejection; resizing is bilinear without
-antialiasing. Randomness comes from the global RNG of the batch's device, per batch.
+antialiasing.
 
-``benchmarks/throughput.py`` compares the two pipelines.
+Randomness: every random choice of a view is one column of ``u``, a (B, NUM_DRAWS) tensor of
+uniform numbers in [0, 1). The trainer draws each sample's row from a generator seeded by
+(seed, epoch, sample index) (``contrastkit.batches``), so the views of a sample do not depend
+on the batch it lands in, the number of processes or the device: resume stays exact. Called
+without ``u``, a transform draws it from the global RNG of the batch's device.
 
-Letters used in shapes: B batch size, C channels, H/W input size, S output side, k blur kernel.
+``benchmarks/throughput.py`` compares the two pipelines; the trainer uses this one for image
+recipes (``TrainConfig.view_pipeline``).
+
+Letters used in shapes: B batch size, C channels, H/W input size, S output side, k blur kernel,
+U uniform draws per sample.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from torch import Tensor
 from contrastkit.transforms.images import blur_kernel_size
 
 _GRAY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision
+# the columns of u: 0-4 crop area, aspect, x, y, flip; 5-8 brightness, contrast, saturation, hue;
+# 9 jitter or not; 10 blur sigma; 11 grayscale or not; 12 blur or not; 13 solarise or not
+NUM_DRAWS = 14
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
@@ -41,52 +52,95 @@ class BatchedSimCLR:
         scale, ratio: area fraction and aspect-ratio range of the random resized crop.
         flip_p, jitter_p, gray_p, blur_p, solarize_p: per-sample probabilities.
         jitter: (brightness, contrast, saturation, hue) strengths.
+        mean, std: per-channel normalisation applied last; both None keeps [0, 1].
     """
+
+    num_draws = NUM_DRAWS
 
     def __init__(
         self,
         size: int,
         *,
         channels: int = 3,
-        scale: tuple[float, float] = (0.08, 1.0),
-        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        scale: Sequence[float] = (0.08, 1.0),
+        ratio: Sequence[float] = (3 / 4, 4 / 3),
         flip_p: float = 0.5,
-        jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),
+        jitter: Sequence[float] = (0.4, 0.4, 0.4, 0.1),
         jitter_p: float = 0.8,
         gray_p: float = 0.2,
         blur_p: float = 0.5,
         solarize_p: float = 0.0,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
-        if not 0 < scale[0] <= scale[1] <= 1 or not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"need 0 < scale <= 1 and 0 < ratio, got {scale} and {ratio}")
+        if int(size) <= 0:
+            raise ValueError(f"size must be a positive crop side, got {size}")
+        scale, ratio = tuple(float(v) for v in scale), tuple(float(v) for v in ratio)
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"scale must be (min, max) with 0 < min <= max <= 1, got {scale}")
+        if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"ratio must be (min, max) with 0 < min <= max, got {ratio}")
+        probabilities = {"flip_p": flip_p, "jitter_p": jitter_p, "gray_p": gray_p}
+        probabilities |= {"blur_p": blur_p, "solarize_p": solarize_p}
+        for name, p in probabilities.items():
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+        if len(jitter) != 4 or min(jitter) < 0:
+            raise ValueError(
+                f"jitter must be 4 strengths >= 0 (brightness, contrast, saturation, hue), "
+                f"got {jitter}"
+            )
+        if (mean is None) != (std is None):
+            raise ValueError(f"pass both mean and std or neither, got mean={mean}, std={std}")
+        if mean is not None and (len(mean) != channels or len(std) != channels or min(std) <= 0):
+            raise ValueError(
+                f"mean and std must hold {channels} values with std > 0, got {mean} and {std}"
+            )
         self.size, self.channels = int(size), channels
         self.scale, self.log_ratio = scale, (math.log(ratio[0]), math.log(ratio[1]))
-        self.flip_p, self.jitter, self.jitter_p = flip_p, jitter, jitter_p
+        self.flip_p, self.jitter, self.jitter_p = flip_p, tuple(jitter), jitter_p
         self.gray_p, self.blur_p, self.solarize_p = gray_p, blur_p, solarize_p
+        self.mean, self.std = mean, std
         self.kernel = blur_kernel_size(self.size)
 
-    def __call__(self, x: Tensor) -> Tensor:
-        """Return one augmented view of each image: (B, C, H, W) -> (B, C, S, S)."""
+    def __call__(self, x: Tensor, u: Tensor | None = None) -> Tensor:
+        """Return one augmented view of each image: (B, C, H, W) -> (B, C, S, S).
+
+        Args:
+            x: the images, float in [0, 1].
+            u: (B, NUM_DRAWS) uniform numbers in [0, 1) that fix every random choice; None
+                draws them from the global RNG of x's device.
+        """
         if x.ndim != 4 or x.shape[1] != self.channels or min(x.shape[-2:]) < self.size:
             raise ValueError(
                 f"x must be (B, {self.channels}, H, W) with H, W >= {self.size}, "
                 f"got {tuple(x.shape)}"
             )
         B = x.shape[0]
-        u = torch.rand(B, 12, device=x.device, dtype=x.dtype)  # every per-sample draw
+        if u is None:
+            u = torch.rand(B, NUM_DRAWS, device=x.device, dtype=x.dtype)
+        if u.shape != (B, NUM_DRAWS):
+            raise ValueError(
+                f"u must be (B, {NUM_DRAWS}) = ({B}, {NUM_DRAWS}), got {tuple(u.shape)}"
+            )
+        u = u.to(x.dtype)
         x = self._crop(x, u[:, :5])
         if self.jitter_p > 0:
-            x = self._jitter(x, u[:, 5:10], u[:, 10] < self.jitter_p)
+            x = self._jitter(x, u[:, 5:9], u[:, 9] < self.jitter_p)
         if self.channels == 3 and self.gray_p > 0:
-            to_gray = torch.rand(B, device=x.device) < self.gray_p
+            to_gray = u[:, 11] < self.gray_p
             x = torch.where(to_gray[:, None, None, None], _gray(x).expand_as(x), x)
         if self.blur_p > 0:
-            x = self._blur(x, u[:, 11], torch.rand(B, device=x.device) < self.blur_p)
+            x = self._blur(x, u[:, 10], u[:, 12] < self.blur_p)
         if self.solarize_p > 0:
-            solarize = (torch.rand(B, device=x.device) < self.solarize_p)[:, None, None, None]
+            solarize = (u[:, 13] < self.solarize_p)[:, None, None, None]
             x = torch.where(solarize & (x >= 0.5), 1.0 - x, x)
+        if self.mean is not None:
+            mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype)[:, None, None]
+            std = torch.tensor(self.std, device=x.device, dtype=x.dtype)[:, None, None]
+            x = (x - mean) / std
         return x
 
     def _crop(self, x: Tensor, u: Tensor) -> Tensor:
@@ -165,67 +219,116 @@ def _rotate_hue(x: Tensor, angle: Tensor) -> Tensor:
 
 
 class BatchedViews:
-    """Make V views of a batch: (B, C, H, W) -> V tensors (B, C, S, S).
+    """Make V views of a batch: (B, C, H, W) -> V tensors (B, C, S_v, S_v).
 
     Args:
         transforms: one ``BatchedSimCLR`` per view.
+
+    Attributes:
+        num_draws: U = V * NUM_DRAWS, the uniform numbers one sample's views consume.
+        min_side: the largest crop side; smaller images cannot be cropped.
     """
 
     def __init__(self, transforms: Sequence[BatchedSimCLR]) -> None:
         self.transforms = list(transforms)
+        self.num_draws = NUM_DRAWS * len(self.transforms)
+        self.min_side = max(t.size for t in self.transforms)
 
-    def __call__(self, x: Tensor) -> list[Tensor]:
-        """Return the views of every image of x."""
-        return [t(x) for t in self.transforms]
+    def __call__(self, x: Tensor, u: Tensor | None = None) -> list[Tensor]:
+        """Return the views of every image of x; u: (B, U) fixes them (None: global RNG)."""
+        if u is None:
+            return [t(x) for t in self.transforms]
+        if u.ndim != 2 or u.shape[1] != self.num_draws:
+            raise ValueError(f"u must be (B, {self.num_draws}), got {tuple(u.shape)}")
+        draws = u.split(NUM_DRAWS, dim=1)  # V tensors (B, NUM_DRAWS)
+        return [t(x, d) for t, d in zip(self.transforms, draws, strict=True)]
+
+    def __repr__(self) -> str:
+        sides = [t.size for t in self.transforms]
+        return f"{type(self).__name__}({len(sides)} views of sides {sides})"
+
+
+def _pair(size: int, channels: int, asymmetric: bool, **options) -> list[BatchedSimCLR]:
+    if not asymmetric:
+        view = BatchedSimCLR(size, channels=channels, **options)
+        return [view, view]
+    if {"blur_p", "solarize_p"} & set(options):
+        raise ValueError("the asymmetric pair fixes blur_p and solarize_p per view (BYOL)")
+    return [
+        BatchedSimCLR(size, channels=channels, blur_p=1.0, **options),
+        BatchedSimCLR(size, channels=channels, blur_p=0.1, solarize_p=0.2, **options),
+    ]
+
+
+def _multicrop(
+    side: int,
+    channels: int,
+    *,
+    n_local: int = 8,
+    global_size: int | None = None,
+    local_size: int | None = None,
+    global_scale: Sequence[float] = (0.4, 1.0),
+    local_scale: Sequence[float] = (0.05, 0.4),
+    jitter: Sequence[float] = (0.4, 0.4, 0.2, 0.1),
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> list[BatchedSimCLR]:
+    from contrastkit.transforms.multicrop import default_local_size
+
+    g = int(global_size) if global_size is not None else side
+    loc = int(local_size) if local_size is not None else default_local_size(side)
+    if g <= 0 or loc <= 0 or n_local < 0:
+        raise ValueError(
+            f"global_size and local_size must be > 0 and n_local >= 0, got global_size={g}, "
+            f"local_size={loc}, n_local={n_local}"
+        )
+    common = {"channels": channels, "jitter": jitter, "mean": mean, "std": std}
+    first = BatchedSimCLR(g, scale=global_scale, blur_p=1.0, **common)
+    second = BatchedSimCLR(g, scale=global_scale, blur_p=0.1, solarize_p=0.2, **common)
+    local = BatchedSimCLR(loc, scale=local_scale, blur_p=0.5, **common)
+    return [first, second] + [local] * int(n_local)
 
 
 def batched_view_fn(recipe: str, input_shape: Sequence[int], **options) -> BatchedViews:
     """Build the batched counterpart of ``contrastkit.transforms.images.image_view_fn``.
 
+    It takes the same options, with the same defaults (the papers'), plus ``ratio``.
+
     Args:
         recipe: "pair" (SimCLR), "asymmetric_pair" (BYOL) or "multicrop" (DINO: 2 global crops
             at scale 0.4-1, ``n_local`` local crops at scale 0.05-0.4).
         input_shape: (C, H, W) of the images.
-        **options: ``size`` for the pairs; ``n_local``, ``global_size``, ``local_size`` for
-            multi-crop.
+        **options: ``size`` and the ``BatchedSimCLR`` options for the pairs; ``n_local``,
+            ``global_size``, ``local_size``, ``global_scale``, ``local_scale``, ``jitter``,
+            ``mean``, ``std`` for multi-crop.
 
     Raises:
-        ValueError: unknown recipe or option.
+        ValueError: unknown recipe or option, or crops larger than the images.
     """
-    from contrastkit.transforms.multicrop import default_local_size
-
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
     channels, height, width = (int(s) for s in input_shape)
     side = min(height, width)
-    if recipe in ("pair", "asymmetric_pair"):
-        unknown = set(options) - {"size"}
-        size = int(options.get("size", side))
-        if recipe == "pair":
-            views = [BatchedSimCLR(size, channels=channels) for _ in range(2)]
+    options = dict(options)
+    try:
+        if recipe in ("pair", "asymmetric_pair"):
+            size = int(options.pop("size", side))
+            views = _pair(size, channels, recipe == "asymmetric_pair", **options)
+        elif recipe == "multicrop":
+            views = _multicrop(side, channels, **options)
         else:
-            views = [
-                BatchedSimCLR(size, channels=channels, blur_p=1.0),
-                BatchedSimCLR(size, channels=channels, blur_p=0.1, solarize_p=0.2),
-            ]
-    elif recipe == "multicrop":
-        unknown = set(options) - {"n_local", "global_size", "local_size"}
-        g = int(options.get("global_size", side))
-        loc = int(options.get("local_size", default_local_size(side)))
-        jitter = (0.4, 0.4, 0.2, 0.1)
-        views = [
-            BatchedSimCLR(g, channels=channels, scale=(0.4, 1.0), jitter=jitter, blur_p=1.0),
-            BatchedSimCLR(
-                g, channels=channels, scale=(0.4, 1.0), jitter=jitter, blur_p=0.1, solarize_p=0.2
-            ),
-        ]
-        local = BatchedSimCLR(loc, channels=channels, scale=(0.05, 0.4), jitter=jitter)
-        views += [local] * int(options.get("n_local", 8))
-    else:
+            raise ValueError(
+                f"unknown recipe {recipe!r}; expected one of: pair, asymmetric_pair, multicrop"
+            )
+    except TypeError as err:  # an unknown keyword
+        raise ValueError(f"view options {sorted(options)} do not fit {recipe!r}: {err}") from err
+    fn = BatchedViews(views)
+    if fn.min_side > side:
         raise ValueError(
-            f"unknown recipe {recipe!r}; expected one of: pair, asymmetric_pair, multicrop"
+            f"image of size {height}x{width} is too small for crops of size "
+            f"{fn.min_side}x{fn.min_side}; expected crop size <= the image's height and width"
         )
-    if unknown:
-        raise ValueError(f"view options {sorted(unknown)} do not fit the batched {recipe!r}")
-    return BatchedViews(views)
+    return fn
 
 
-__all__ = ["BatchedSimCLR", "BatchedViews", "batched_view_fn"]
+__all__ = ["NUM_DRAWS", "BatchedSimCLR", "BatchedViews", "batched_view_fn"]
