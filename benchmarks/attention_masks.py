@@ -58,7 +58,7 @@ from contrastkit.data import build_dataset
 from contrastkit.runs import SUMMARY_FILE, build_method, load_run
 from contrastkit.schedules import build_optimizer, build_scheduler
 from contrastkit.train import resolve_device, train
-from contrastkit.transforms import build_view_fn
+from contrastkit.transforms import build_batched_view_fn, build_view_fn
 
 ROOT = Path(__file__).resolve().parents[1]
 KEEP_MASS = 0.6
@@ -87,7 +87,8 @@ def train_supervised(config: TrainConfig, backbone: nn.Module) -> tuple[Supervis
     """
     dataset = build_dataset(config.data, train=True, seed=config.seed)
     options = {**config.view_options, "n_local": 0}  # DINO's two global crops, same recipe
-    view_fn = build_view_fn("multicrop", dataset, **options)
+    build = build_batched_view_fn if config.view_pipeline == "batched" else build_view_fn
+    view_fn = build("multicrop", dataset, **options)
     device = resolve_device(config.device)
     model = Supervised(backbone, int(dataset.labels.max()) + 1).to(device)
     per_epoch = steps_per_epoch(len(dataset), config.batch_size)
@@ -113,10 +114,11 @@ def train_supervised(config: TrainConfig, backbone: nn.Module) -> tuple[Supervis
             epoch=epoch,
             batch_size=config.batch_size,
             num_workers=config.num_workers,
+            device=device,
         )
         for indices, views in zip(order, batches, strict=True):
             y = dataset.labels[indices].repeat(len(views)).to(device)  # (2B,)
-            logits = model(torch.cat(views).to(device))  # (2B, classes)
+            logits = model(torch.cat(views))  # (2B, classes)
             loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

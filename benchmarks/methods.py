@@ -1,12 +1,12 @@
 """Compare every method on the same data, backbone and CPU budget; print one Markdown table.
 
-    python benchmarks/methods.py            # shapes and digits, every method (about 15 min, 2 cores)
+    python benchmarks/methods.py            # shapes and digits, every method (~25 min, 2 cores)
     python benchmarks/methods.py --quick    # a smoke run: few steps, two methods per dataset
 
 Each method trains with its small-data recipe (``configs/<method>-<data>.toml``: head sizes,
 queues, temperatures, view options, learning rate) but with the same backbone, number of steps
 and batch size, in its own process (``contrastkit.train.train``), so that its peak memory
-(``ru_maxrss`` of that process) and its time are its own. The trained encoder's h is then
+(``VmHWM`` of that process) and its time are its own. The trained encoder's h is then
 evaluated on the held-out split: weighted kNN (k=20) and linear-probe accuracy, separation gap
 (same-label minus different-label mean cosine) and effective rank, next to the same numbers for
 the raw pixels and for the randomly initialised backbone (identical for every method: the
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,12 +28,10 @@ METHODS = ("simclr", "moco", "mocov3", "byol", "simsiam", "dino", "barlow_twins"
 DATA = ("shapes", "digits")
 # settings every method shares, per dataset (the backbone and the budget)
 SHARED = {
-    "shapes": {"steps": 200, "batch_size": 64, "backbone": "cnn", "width": 16},
-    "digits": {"steps": 300, "batch_size": 128, "backbone": "cnn", "width": 16},
+    "shapes": {"steps": 600, "batch_size": 64, "backbone": "cnn", "width": 16},
+    "digits": {"steps": 200, "batch_size": 128, "backbone": "cnn", "width": 16},
 }
 QUICK = {"steps": 20, "methods": ("simclr", "byol")}
-# SimCLR has no recipe of its own: the projector size the others use
-SIMCLR_OPTIONS = {"hidden_dim": 256, "out_dim": 64}
 
 
 def run_config(method: str, data: str, steps: int, batch_size: int, out: Path) -> dict:
@@ -42,7 +39,7 @@ def run_config(method: str, data: str, steps: int, batch_size: int, out: Path) -
     from contrastkit.config import load_toml
 
     recipe = ROOT / "configs" / f"{method}-{data}.toml"
-    values = load_toml(recipe) if recipe.exists() else {"method_options": dict(SIMCLR_OPTIONS)}
+    values = load_toml(recipe) if recipe.exists() else {}  # SimCLR on digits: the defaults
     shared = SHARED[data]
     values |= {
         "method": method,
@@ -62,24 +59,36 @@ def run_config(method: str, data: str, steps: int, batch_size: int, out: Path) -
     return values
 
 
+def peak_rss_mib() -> float:
+    """Return this process's peak resident memory in MiB (Linux: VmHWM of /proc/self/status).
+
+    Not ``ru_maxrss``: Linux carries a forked child's high-water mark, which counts the
+    parent's pages, across ``exec``.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
 def worker(config_json: str) -> None:
     """Train one run (in its own process) from TrainConfig fields given as JSON."""
     from contrastkit.train import TrainConfig, train
 
     train(TrainConfig.from_dict(json.loads(config_json)), overwrite=True)
+    print(json.dumps({"peak_mib": peak_rss_mib()}))
 
 
 def train_in_subprocess(values: dict) -> tuple[float, float]:
-    """Train in a child process; return (training seconds, peak resident memory in MiB)."""
+    """Train in a child process; return (training seconds, its peak resident memory in MiB)."""
     cmd = [sys.executable, __file__, "--worker", json.dumps(values)]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage
-    child.returncode = os.waitstatus_to_exitcode(status)
-    stdout, stderr = child.communicate()
+    child = subprocess.run(cmd, capture_output=True, text=True)
     if child.returncode != 0:
-        raise RuntimeError(f"{values['method']} on {values['data']} failed:\n{stderr[-2000:]}")
+        raise RuntimeError(
+            f"{values['method']} on {values['data']} failed:\n{child.stderr[-2000:]}"
+        )
     summary = json.loads((Path(values["out"]) / "summary.json").read_text())
-    peak_mib = usage.ru_maxrss / 1024  # Linux reports KiB
+    peak_mib = json.loads(child.stdout.strip().splitlines()[-1])["peak_mib"]
     return float(summary["train_seconds"]), peak_mib
 
 

@@ -11,6 +11,7 @@ from contrastkit.batches import (
 )
 from contrastkit.data import build_dataset
 from contrastkit.transforms import build_batched_view_fn, build_view_fn
+from contrastkit.transforms.batched import NUM_DRAWS
 
 
 def test_order_is_a_fixed_permutation_per_seed_and_epoch():
@@ -88,8 +89,8 @@ def test_batched_draws_fix_every_choice_and_leave_the_global_rng_alone():
     assert torch.equal(torch.get_rng_state(), state)
     assert all(torch.equal(a, b) for a, b in zip(first, fn(x, u), strict=True))
     assert not torch.equal(first[0], first[1])  # each view has its own columns of u
-    with pytest.raises(ValueError, match=r"u must be \(B, 28\)"):
-        fn(x, u[:, :14])
+    with pytest.raises(ValueError, match=rf"u must be \(B, {2 * NUM_DRAWS}\)"):
+        fn(x, u[:, :NUM_DRAWS])
 
 
 @pytest.mark.parametrize(

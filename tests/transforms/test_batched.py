@@ -2,7 +2,13 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from contrastkit.transforms.batched import BatchedSimCLR, BatchedViews, _rotate_hue, batched_view_fn
+from contrastkit.transforms.batched import (
+    NUM_DRAWS,
+    BatchedSimCLR,
+    BatchedViews,
+    _rotate_hue,
+    batched_view_fn,
+)
 
 OFF = {"flip_p": 0.0, "jitter_p": 0.0, "gray_p": 0.0, "blur_p": 0.0}
 
@@ -113,4 +119,26 @@ def test_the_batched_recipes_take_the_per_sample_options():
     assert [t.scale for t in dino.transforms] == [(0.4, 1.0)] * 2 + [(0.1, 0.3)] * 4
     assert [t.blur_p for t in dino.transforms] == [1.0, 0.1] + [0.5] * 4
     assert [t.solarize_p for t in dino.transforms] == [0.0, 0.2] + [0.0] * 4
-    assert dino.num_draws == 6 * 14 and dino.min_side == 32
+    assert dino.num_draws == 6 * NUM_DRAWS and dino.min_side == 32
+
+
+def test_rotation_turns_the_crop_about_its_centre():
+    x = _batch(b=2)
+    t = BatchedSimCLR(16, scale=(1.0, 1.0), ratio=(1.0, 1.0), **OFF, rotate_p=1.0, degrees=180)
+    u = torch.full((2, NUM_DRAWS), 0.5)  # a centred full crop, no flip
+    u[:, 4], u[:, 14], u[:, 15] = 0.9, 0.75, 0.0  # angle 180 * (2 * 0.75 - 1) = 90 degrees
+    torch.testing.assert_close(t(x, u), torch.rot90(x, 1, dims=(2, 3)), atol=1e-5, rtol=0)
+    u[:, 15], t.rotate_p = 0.99, 0.5  # the draw says "do not rotate"
+    torch.testing.assert_close(t(x, u), x, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"rotate_p must be a probability in \[0, 1\]"):
+        BatchedSimCLR(16, rotate_p=2.0)
+
+
+def test_blur_false_turns_the_fixed_per_view_blur_off():
+    byol = batched_view_fn("asymmetric_pair", (3, 32, 32), blur=False)
+    assert [t.blur_p for t in byol.transforms] == [0.0, 0.0]
+    assert [t.solarize_p for t in byol.transforms] == [0.0, 0.2]
+    dino = batched_view_fn("multicrop", (3, 32, 32), n_local=2, blur=False)
+    assert [t.blur_p for t in dino.transforms] == [0.0] * 4
+    with pytest.raises(ValueError, match="pass blur_p=0"):
+        batched_view_fn("pair", (3, 32, 32), blur=False)

@@ -88,6 +88,26 @@ def test_solarize_always_on_inverts_bright_pixels():
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
 
 
+def test_rotation_by_a_right_angle_turns_the_crop():
+    t = image_view(8, scale=(1.0, 1.0), flip_p=0, jitter_p=0, gray_p=0, blur_p=0, rotate_p=1)
+    t.transforms[2].transforms[0].degrees = [90.0, 90.0]  # the angle is drawn from [90, 90]
+    x = _image(size=8)
+    torch.testing.assert_close(t(x), torch.rot90(x, 1, dims=(1, 2)), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match=r"rotate_p must be a probability in \[0, 1\]"):
+        image_view(8, rotate_p=-0.5)
+
+
+def test_blur_false_turns_the_fixed_per_view_blur_off():
+    assert "GaussianBlur" in repr(image_view_fn("asymmetric_pair", (3, 32, 32)).transforms)
+    byol = image_view_fn("asymmetric_pair", (3, 32, 32), blur=False)
+    assert "GaussianBlur" not in repr(byol.transforms)
+    assert "RandomSolarize" in repr(byol.transforms[1].transforms)
+    dino = image_view_fn("multicrop", (3, 32, 32), n_local=2, blur=False)
+    assert len(dino.transforms) == 4 and "GaussianBlur" not in repr(dino.transforms)
+    with pytest.raises(ValueError, match="pass blur_p=0"):
+        image_view_fn("pair", (3, 32, 32), blur=False)
+
+
 def test_normalisation_uses_given_mean_and_std():
     t = image_view(
         8,

@@ -2,16 +2,23 @@
 
 Each scene holds one object — a circle, square, triangle, star or cross — in one of six named
 colours, with random size (radius 22-38% of the side), position and rotation, drawn over a
-textured background (smooth noise, a gradient or stripes between two muted colours, plus fine
-pixel noise) with up to three muted distractor blobs. Every sample carries its shape class (the
-label), its colour, a pixel mask of the object and a caption ("a red star"). Because the class
-decides only the outline, raw-pixel nearest neighbours are poor at it (about 0.3 accuracy against
-0.2 chance, see tests/data/test_shapes.py), while a learned representation can do much better.
+cluttered "confetti" background: random colours at 1 and 2 px scale. Every sample carries its
+shape class (the label), its colour, a pixel mask of the object and a caption ("a red star").
+Because the class decides only the outline, raw-pixel nearest neighbours are poor at it (about
+0.3 accuracy against 0.2 chance, see tests/data/test_shapes.py), while a learned representation
+can do better.
+
+Why confetti: every background is drawn from the same distribution (grey on average), so it is
+clutter, never a cue. An earlier version drew smooth noise, gradients and stripes between two
+muted colours per scene; self-supervised methods then told scenes apart by their background
+colours and patterns and learned nothing about the shape in 600 steps (kNN on the shape class
+0.25-0.26 against 0.26 at random initialisation), which is the "feature suppression" of Chen et
+al. 2021 (https://arxiv.org/abs/2008.05659): an easy feature that separates instances keeps
+the network from learning a harder one.
 
 Generation is deterministic: sample i of a split is drawn from
 ``numpy.random.default_rng((seed, split, i))`` (split 0 = train, 1 = test), so the train and
-test splits never share a scene. Both are generated on first use (about 0.5 s for 5,000 scenes
-at 32x32) and cached in memory.
+test splits never share a scene. Both are generated on first use and cached in memory.
 
 Compositional split (for CLIP zero-shot): the (colour, shape) pairs in ``holdout`` never occur in
 the train split; the test split draws from all 30 pairs and marks the held-out ones in
@@ -83,55 +90,27 @@ _OUTLINES = {name: _outline(name) for name in SHAPES}
 
 
 # Every scene is drawn from ONE vector of uniforms u = default_rng((seed, split, i)).random(_K)
-# (slices below), then rendered for a whole chunk of scenes at once with numpy.
-_PAIR, _BG_A, _BG_B, _KIND, _DIR, _FREQ, _PHASE = 0, slice(1, 5), slice(5, 9), 9, 10, 11, 12
-_COARSE, _NBLOBS, _BLOBS = slice(13, 29), 29, 30  # blobs: 3 x (cx, cy, rx, ry, 4 for colour)
-_RADIUS, _CENTER, _ANGLE, _JITTER = 54, slice(55, 57), 57, slice(58, 61)
-_K = 61
-_MAX_BLOBS = 3
-_CHUNK = 1024  # scenes rendered together; also fixes which noise stream a scene reads
+# (slices below) and its background from default_rng((seed, split, i, 1)).
+_PAIR, _RADIUS, _CENTER, _ANGLE, _JITTER = 0, 1, slice(2, 4), 4, slice(5, 8)
+_K = 8
+BACKGROUND_RANGE = (0.2, 0.8)  # every channel of every background pixel is uniform in it
+_CHUNK = 1024  # scenes rendered together
 
 
-def _muted(u: np.ndarray) -> np.ndarray:
-    """Map uniforms (n, 4) to greyish colours (n, 3) that no palette colour resembles."""
-    return np.clip(0.15 + 0.6 * u[:, :1] + (-0.12 + 0.24 * u[:, 1:4]), 0.0, 1.0)
+def _background(seed: int, split: int, index: int, size: int) -> np.ndarray:
+    """Render one confetti background: (3, S, S) float32, colour noise at 1 and 2 px.
 
-
-def _bilinear(size: int, coarse: int = 4) -> np.ndarray:
-    """Return the (S, coarse) matrix that upsamples a coarse field bilinearly to S pixels."""
-    q = np.clip((np.arange(size) + 0.5) * coarse / size - 0.5, 0, coarse - 1)
-    low = np.minimum(q.astype(int), coarse - 2)
-    weights = np.zeros((size, coarse), np.float32)
-    weights[np.arange(size), low] = 1 - (q - low)
-    weights[np.arange(size), low + 1] = q - low
-    return weights
-
-
-def _backgrounds(u: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Render textured, cluttered backgrounds before pixel noise: u (n, K) -> (n, 3, S, S)."""
-    n, size = len(u), xs.shape[0]
-    u = u.astype(np.float32)  # float32 halves the work; the uniforms stay per scene
-    a, b = _muted(u[:, _BG_A]), _muted(u[:, _BG_B])
-    angle = 2 * np.pi * u[:, _DIR, None, None]
-    proj = (xs * np.cos(angle) + ys * np.sin(angle)) / size  # (n, S, S), in [-1.5, 1.5]
-    low = proj.min(axis=(1, 2), keepdims=True)
-    gradient = (proj - low) / np.maximum(proj.max(axis=(1, 2), keepdims=True) - low, 1e-6)
-    freq, phase = 2 + 3 * u[:, _FREQ, None, None], 6.3 * u[:, _PHASE, None, None]
-    stripes = 0.5 + 0.5 * np.sin(2 * np.pi * freq * proj + phase)
-    up = _bilinear(size)
-    smooth = up @ u[:, _COARSE].reshape(n, 4, 4) @ up.T  # (n, S, S)
-    kind = (3 * u[:, _KIND]).astype(int)[:, None, None]
-    t = np.where(kind == 0, smooth, np.where(kind == 1, gradient, stripes))
-    image = a[:, :, None, None] + t[:, None] * (b - a)[:, :, None, None]  # (n, 3, S, S)
-    n_blobs = (4 * u[:, _NBLOBS]).astype(int)
-    for k in range(_MAX_BLOBS):  # distractor blobs: muted ellipses
-        p = u[:, _BLOBS + 8 * k : _BLOBS + 8 * (k + 1)]
-        cx, cy = (size * p[:, i, None, None] for i in (0, 1))
-        rx, ry = (size * (0.08 + 0.12 * p[:, i, None, None]) for i in (2, 3))
-        inside = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 < 1
-        inside &= (k < n_blobs)[:, None, None]
-        np.copyto(image, _muted(p[:, 4:])[:, :, None, None], where=inside[:, None])
-    return image
+    Half of each pixel is its own random colour, half the colour of its 2x2 cell, so the
+    texture has fine grain and small patches. Every scene draws from the same distribution
+    (mean grey): a background is clutter that no two views of a scene share beyond its pixels,
+    never a colour or pattern that identifies the scene.
+    """
+    rng = np.random.default_rng((seed, split, index, 1))
+    lo, hi = BACKGROUND_RANGE
+    fine = rng.random((3, size, size), dtype=np.float32)
+    cells = rng.random((3, (size + 1) // 2, (size + 1) // 2), dtype=np.float32)
+    coarse = cells.repeat(2, axis=1).repeat(2, axis=2)[:, :size, :size]
+    return lo + (hi - lo) * (fine + coarse) / 2
 
 
 def _object_mask(u: np.ndarray, size: int, shape: int) -> tuple[np.ndarray, float]:
@@ -151,12 +130,8 @@ def _render(seed: int, split: int, start: int, stop: int, size: int, pairs: list
     """Render scenes start..stop-1: images (n, 3, S, S) uint8, masks, labels, colours, radii."""
     u = np.stack([np.random.default_rng((seed, split, i)).random(_K) for i in range(start, stop)])
     colors, labels = np.array([pairs[int(v * len(pairs))] for v in u[:, _PAIR]]).T
-    ys, xs = (np.mgrid[0:size, 0:size] + 0.5).astype(np.float32)  # pixel centres
-    images = _backgrounds(u, xs, ys)
-    # fine pixel noise: one stream per chunk, so scene i always reads the same numbers
-    noise = np.random.default_rng((seed, split, start // _CHUNK, _K))
-    images += 0.1 * (noise.random(images.shape, np.float32) - 0.5)  # std 0.029
-    pixels = np.rint(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+    images = np.stack([_background(seed, split, i, size) for i in range(start, stop)])
+    pixels = np.rint(images * 255).astype(np.uint8)
     masks, radii = zip(
         *(_object_mask(v, size, s) for v, s in zip(u, labels, strict=True)), strict=True
     )

@@ -38,8 +38,9 @@ from contrastkit.transforms.images import blur_kernel_size
 
 _GRAY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision
 # the columns of u: 0-4 crop area, aspect, x, y, flip; 5-8 brightness, contrast, saturation, hue;
-# 9 jitter or not; 10 blur sigma; 11 grayscale or not; 12 blur or not; 13 solarise or not
-NUM_DRAWS = 14
+# 9 jitter or not; 10 blur sigma; 11 grayscale or not; 12 blur or not; 13 solarise or not;
+# 14 rotation angle; 15 rotate or not
+NUM_DRAWS = 16
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
@@ -52,6 +53,8 @@ class BatchedSimCLR:
         scale, ratio: area fraction and aspect-ratio range of the random resized crop.
         flip_p, jitter_p, gray_p, blur_p, solarize_p: per-sample probabilities.
         jitter: (brightness, contrast, saturation, hue) strengths.
+        rotate_p, degrees: probability of rotating the crop, by an angle uniform in
+            [-degrees, degrees] (not in the SimCLR recipe; for objects that lie at any angle).
         mean, std: per-channel normalisation applied last; both None keeps [0, 1].
     """
 
@@ -70,6 +73,8 @@ class BatchedSimCLR:
         gray_p: float = 0.2,
         blur_p: float = 0.5,
         solarize_p: float = 0.0,
+        rotate_p: float = 0.0,
+        degrees: float = 180.0,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> None:
@@ -83,7 +88,7 @@ class BatchedSimCLR:
         if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
             raise ValueError(f"ratio must be (min, max) with 0 < min <= max, got {ratio}")
         probabilities = {"flip_p": flip_p, "jitter_p": jitter_p, "gray_p": gray_p}
-        probabilities |= {"blur_p": blur_p, "solarize_p": solarize_p}
+        probabilities |= {"blur_p": blur_p, "solarize_p": solarize_p, "rotate_p": rotate_p}
         for name, p in probabilities.items():
             if not 0 <= p <= 1:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
@@ -102,6 +107,7 @@ class BatchedSimCLR:
         self.scale, self.log_ratio = scale, (math.log(ratio[0]), math.log(ratio[1]))
         self.flip_p, self.jitter, self.jitter_p = flip_p, tuple(jitter), jitter_p
         self.gray_p, self.blur_p, self.solarize_p = gray_p, blur_p, solarize_p
+        self.rotate_p, self.degrees = rotate_p, float(degrees)
         self.mean, self.std = mean, std
         self.kernel = blur_kernel_size(self.size)
 
@@ -126,7 +132,7 @@ class BatchedSimCLR:
                 f"u must be (B, {NUM_DRAWS}) = ({B}, {NUM_DRAWS}), got {tuple(u.shape)}"
             )
         u = u.to(x.dtype)
-        x = self._crop(x, u[:, :5])
+        x = self._crop(x, u[:, :5], u[:, 14:16])
         if self.jitter_p > 0:
             x = self._jitter(x, u[:, 5:9], u[:, 9] < self.jitter_p)
         if self.channels == 3 and self.gray_p > 0:
@@ -143,8 +149,13 @@ class BatchedSimCLR:
             x = (x - mean) / std
         return x
 
-    def _crop(self, x: Tensor, u: Tensor) -> Tensor:
-        """Random resized crop and flip as one affine resampling: (B, C, H, W) -> (B, C, S, S)."""
+    def _crop(self, x: Tensor, u: Tensor, rotation: Tensor) -> Tensor:
+        """Random resized crop, flip and rotation as one affine resampling.
+
+        (B, C, H, W) -> (B, C, S, S). The crop is rotated about its centre by an angle uniform
+        in [-degrees, degrees] where ``rotation[:, 1] < rotate_p``; corners that fall outside
+        the image repeat its border.
+        """
         area = self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 0]
         log_r = self.log_ratio[0] + (self.log_ratio[1] - self.log_ratio[0]) * u[:, 1]
         w = torch.sqrt(area * torch.exp(log_r)).clamp(max=1.0)  # crop width / image width
@@ -152,9 +163,15 @@ class BatchedSimCLR:
         cx = (1 - w) * (2 * u[:, 2] - 1)  # centre in [-1, 1] coordinates, crop inside image
         cy = (1 - h) * (2 * u[:, 3] - 1)
         flip = torch.where(u[:, 4] < self.flip_p, -1.0, 1.0).to(x.dtype)
-        zero = torch.zeros_like(w)
-        theta = torch.stack(
-            [torch.stack([w * flip, zero, cx], 1), torch.stack([zero, h, cy], 1)], 1
+        angle = math.radians(self.degrees) * (2 * rotation[:, 0] - 1)
+        angle = torch.where(rotation[:, 1] < self.rotate_p, angle, torch.zeros_like(angle))
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta = torch.stack(  # rotation @ diag(w * flip, h), then shift to the crop centre
+            [
+                torch.stack([w * flip * cos, -h * sin, cx], 1),
+                torch.stack([w * flip * sin, h * cos, cy], 1),
+            ],
+            1,
         )  # (B, 2, 3)
         grid = F.affine_grid(theta, [x.shape[0], x.shape[1], self.size, self.size], False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -248,15 +265,21 @@ class BatchedViews:
         return f"{type(self).__name__}({len(sides)} views of sides {sides})"
 
 
-def _pair(size: int, channels: int, asymmetric: bool, **options) -> list[BatchedSimCLR]:
+def _pair(
+    size: int, channels: int, asymmetric: bool, blur: bool = True, **options
+) -> list[BatchedSimCLR]:
     if not asymmetric:
+        if not blur:
+            raise ValueError(
+                "blur=False is for the asymmetric and multi-crop recipes; pass blur_p=0"
+            )
         view = BatchedSimCLR(size, channels=channels, **options)
         return [view, view]
     if {"blur_p", "solarize_p"} & set(options):
         raise ValueError("the asymmetric pair fixes blur_p and solarize_p per view (BYOL)")
     return [
-        BatchedSimCLR(size, channels=channels, blur_p=1.0, **options),
-        BatchedSimCLR(size, channels=channels, blur_p=0.1, solarize_p=0.2, **options),
+        BatchedSimCLR(size, channels=channels, blur_p=1.0 * blur, **options),
+        BatchedSimCLR(size, channels=channels, blur_p=0.1 * blur, solarize_p=0.2, **options),
     ]
 
 
@@ -270,6 +293,8 @@ def _multicrop(
     global_scale: Sequence[float] = (0.4, 1.0),
     local_scale: Sequence[float] = (0.05, 0.4),
     jitter: Sequence[float] = (0.4, 0.4, 0.2, 0.1),
+    rotate_p: float = 0.0,
+    blur: bool = True,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> list[BatchedSimCLR]:
@@ -282,17 +307,23 @@ def _multicrop(
             f"global_size and local_size must be > 0 and n_local >= 0, got global_size={g}, "
             f"local_size={loc}, n_local={n_local}"
         )
-    common = {"channels": channels, "jitter": jitter, "mean": mean, "std": std}
-    first = BatchedSimCLR(g, scale=global_scale, blur_p=1.0, **common)
-    second = BatchedSimCLR(g, scale=global_scale, blur_p=0.1, solarize_p=0.2, **common)
-    local = BatchedSimCLR(loc, scale=local_scale, blur_p=0.5, **common)
+    common = {
+        "channels": channels,
+        "jitter": jitter,
+        "rotate_p": rotate_p,
+        "mean": mean,
+        "std": std,
+    }
+    first = BatchedSimCLR(g, scale=global_scale, blur_p=1.0 * blur, **common)
+    second = BatchedSimCLR(g, scale=global_scale, blur_p=0.1 * blur, solarize_p=0.2, **common)
+    local = BatchedSimCLR(loc, scale=local_scale, blur_p=0.5 * blur, **common)
     return [first, second] + [local] * int(n_local)
 
 
 def batched_view_fn(recipe: str, input_shape: Sequence[int], **options) -> BatchedViews:
     """Build the batched counterpart of ``contrastkit.transforms.images.image_view_fn``.
 
-    It takes the same options, with the same defaults (the papers'), plus ``ratio``.
+    It takes the same options, with the same defaults (the papers'), plus ``ratio`` for pairs.
 
     Args:
         recipe: "pair" (SimCLR), "asymmetric_pair" (BYOL) or "multicrop" (DINO: 2 global crops
@@ -300,7 +331,8 @@ def batched_view_fn(recipe: str, input_shape: Sequence[int], **options) -> Batch
         input_shape: (C, H, W) of the images.
         **options: ``size`` and the ``BatchedSimCLR`` options for the pairs; ``n_local``,
             ``global_size``, ``local_size``, ``global_scale``, ``local_scale``, ``jitter``,
-            ``mean``, ``std`` for multi-crop.
+            ``rotate_p``, ``blur``, ``mean``, ``std`` for multi-crop; ``blur=False`` turns the
+            blur of BYOL's and DINO's fixed per-view recipes off.
 
     Raises:
         ValueError: unknown recipe or option, or crops larger than the images.

@@ -63,6 +63,8 @@ def image_view(
     gray_p: float = 0.2,
     blur_p: float = 0.5,
     solarize_p: float = 0.0,
+    rotate_p: float = 0.0,
+    degrees: float = 180.0,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> v2.Compose:
@@ -78,6 +80,9 @@ def image_view(
         gray_p: probability of converting to grayscale (3 channels kept).
         blur_p: probability of a Gaussian blur (sigma uniform in 0.1-2).
         solarize_p: probability of solarising (x -> 1 - x where x >= 0.5).
+        rotate_p: probability of rotating the crop by an angle uniform in [-degrees, degrees]
+            (not in the SimCLR recipe; for data whose objects lie at any angle, as ``shapes``).
+        degrees: the largest rotation angle.
         mean, std: per-channel normalisation applied last; both None keeps [0, 1].
     """
     if channels not in (1, 3):
@@ -88,8 +93,9 @@ def image_view(
     for name, p in (("flip_p", flip_p), ("jitter_p", jitter_p), ("gray_p", gray_p)):
         if not 0 <= p <= 1:
             raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
-    if not (0 <= blur_p <= 1 and 0 <= solarize_p <= 1):
-        raise ValueError(f"blur_p and solarize_p must be in [0, 1], got {blur_p}, {solarize_p}")
+    for name, p in (("blur_p", blur_p), ("solarize_p", solarize_p), ("rotate_p", rotate_p)):
+        if not 0 <= p <= 1:
+            raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
     brightness, contrast, saturation, hue = jitter
     if channels == 1:
         color = v2.ColorJitter(brightness=brightness, contrast=contrast)
@@ -98,6 +104,11 @@ def image_view(
     steps: list = [
         v2.RandomResizedCrop(size, scale=(lo, hi), antialias=True),
         v2.RandomHorizontalFlip(flip_p),
+    ]
+    if rotate_p > 0:  # corners from outside the image are black (batched: the edge repeats)
+        rotate = v2.RandomRotation(degrees, interpolation=v2.InterpolationMode.BILINEAR)
+        steps.append(v2.RandomApply([rotate], p=rotate_p))
+    steps += [
         v2.RandomApply([color], p=jitter_p),
     ]
     if channels == 3 and gray_p > 0:
@@ -139,21 +150,27 @@ class ImageViews:
         return f"{type(self).__name__}({len(self.transforms)} views, min_side={self.min_side})"
 
 
-def pair_views(size: int, *, channels: int = 3, asymmetric: bool = False, **options) -> ImageViews:
+def pair_views(
+    size: int, *, channels: int = 3, asymmetric: bool = False, blur: bool = True, **options
+) -> ImageViews:
     """Build SimCLR's two identical-recipe views, or BYOL's asymmetric pair.
 
     Args:
         size: side of both views.
         channels: C of the images.
         asymmetric: BYOL's recipe: view 1 blur p = 1.0; view 2 blur p = 0.1, solarize p = 0.2.
+        blur: False turns the asymmetric pair's blur off (SimCLR left blur out on CIFAR: at
+            32 px it erases the outlines; for the symmetric pair pass ``blur_p=0``).
         **options: passed to ``image_view`` (``scale``, ``jitter``, ``mean``, ``std``...).
     """
     if asymmetric:
         if {"blur_p", "solarize_p"} & set(options):
             raise ValueError("the asymmetric pair fixes blur_p and solarize_p per view (BYOL)")
-        first = image_view(size, channels=channels, blur_p=1.0, solarize_p=0.0, **options)
-        second = image_view(size, channels=channels, blur_p=0.1, solarize_p=0.2, **options)
+        first = image_view(size, channels=channels, blur_p=1.0 * blur, solarize_p=0.0, **options)
+        second = image_view(size, channels=channels, blur_p=0.1 * blur, solarize_p=0.2, **options)
         return ImageViews([first, second], size)
+    if not blur:
+        raise ValueError("blur=False is for the asymmetric and multi-crop recipes; pass blur_p=0")
     view = image_view(size, channels=channels, **options)
     return ImageViews([view, view], size)
 

@@ -36,6 +36,8 @@ def multicrop_views(
     global_scale: tuple[float, float] = (0.4, 1.0),
     local_scale: tuple[float, float] = (0.05, 0.4),
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1),
+    rotate_p: float = 0.0,
+    blur: bool = True,
     mean=None,
     std=None,
 ) -> ImageViews:
@@ -49,6 +51,8 @@ def multicrop_views(
         local_size: side L of the local crops; default ``default_local_size(side)``.
         global_scale, local_scale: (min, max) fraction of the image area each crop covers.
         jitter: colour-jitter strengths (brightness, contrast, saturation, hue).
+        rotate_p: probability of a rotation of each crop (``image_view``; not in DINO).
+        blur: False turns every crop's blur off (at 32 px blur erases the outlines).
         mean, std: per-channel normalisation applied last; both None keeps [0, 1].
 
     Raises:
@@ -61,10 +65,18 @@ def multicrop_views(
             f"global_size and local_size must be > 0 and n_local >= 0, got global_size="
             f"{global_size}, local_size={local_size}, n_local={n_local}"
         )
-    common = {"channels": channels, "jitter": jitter, "mean": mean, "std": std}
-    first = image_view(global_size, scale=global_scale, blur_p=1.0, **common)
-    second = image_view(global_size, scale=global_scale, blur_p=0.1, solarize_p=0.2, **common)
-    local = image_view(local_size, scale=local_scale, blur_p=0.5, **common)
+    common = {
+        "channels": channels,
+        "jitter": jitter,
+        "rotate_p": rotate_p,
+        "mean": mean,
+        "std": std,
+    }
+    first = image_view(global_size, scale=global_scale, blur_p=1.0 * blur, **common)
+    second = image_view(
+        global_size, scale=global_scale, blur_p=0.1 * blur, solarize_p=0.2, **common
+    )
+    local = image_view(local_size, scale=local_scale, blur_p=0.5 * blur, **common)
     transforms = [first, second] + [local] * int(n_local)
     return ImageViews(transforms, max(global_size, local_size if n_local else 0))
 

@@ -54,7 +54,7 @@ RECIPE: dict = {
     "log_every": 5,
     "device": "cpu",
 }
-RECIPE_VERSION = 2  # bump when the pictures or their layout on disk change
+RECIPE_VERSION = 3  # bump when the pictures, their layout on disk or the trainer's views change
 
 Encoder = Callable[[Tensor], Tensor]
 
