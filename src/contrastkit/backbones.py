@@ -66,32 +66,26 @@ class SmallCNN(nn.Module):
     """A small convolutional encoder for tiny images (8x8 to 64x64).
 
     3x3 conv blocks (conv, BatchNorm, ReLU): one at full resolution, then stride-2 blocks until
-    the feature map is about 2x2 (8px) or 4x4 (32px, 64px), then global pooling.
+    the feature map is about 2x2 (8px) or 4x4 (32px, 64px), then global average pooling.
     ``feature_dim`` is ``4 * width`` whatever the image size.
 
     Args:
         in_channels: C of the input.
         image_size: the training image size; it only decides how many stride-2 blocks there are.
         width: channels of the first block.
-        pool: "avg" (global average) or "max" (global max: "is this part anywhere", which
-            suits one object at a random place on a cluttered background, as in ``shapes``).
     """
 
-    def __init__(
-        self, in_channels: int = 3, image_size: int = 32, width: int = 32, pool: str = "avg"
-    ) -> None:
+    def __init__(self, in_channels: int = 3, image_size: int = 32, width: int = 32) -> None:
         super().__init__()
         if width <= 0:
             raise ValueError(f"width must be a positive int, got {width}")
-        if pool not in ("avg", "max"):
-            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
         # 8px -> 2 downsamplings (2x2), 16px -> 2 (4x4), 32px -> 3 (4x4), 64px -> 4 (4x4)
         n_down = max(2, (max(image_size, 1) // 4).bit_length() - 1)
         channels = [width, 2 * width] + [4 * width] * (n_down - 1)
         blocks = [_conv_block(in_channels, channels[0], 1)]
         blocks += [_conv_block(channels[i], channels[i + 1], 2) for i in range(n_down)]
         self.features = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1) if pool == "avg" else nn.AdaptiveMaxPool2d(1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
         self.feature_dim = channels[-1]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -172,7 +166,7 @@ def build_backbone(
         in_channels: C of image inputs.
         image_size: H (= W) of image inputs; sets stem and patch-grid defaults.
         input_dim: width of a flat input for ``"mlp"``; defaults to ``C * H * W``.
-        **options: per backbone — mlp: ``hidden_dims``, ``final_relu``; cnn: ``width``, ``pool``;
+        **options: per backbone — mlp: ``hidden_dims``, ``final_relu``; cnn: ``width``;
             resnet18/resnet50: ``cifar_stem``; vit: ``patch_size``, ``dim``, ``depth``,
             ``heads``, ``mlp_ratio``; timm: passed to ``timm.create_model``.
 
@@ -184,7 +178,7 @@ def build_backbone(
         dim = input_dim if input_dim is not None else in_channels * image_size * image_size
         return MLP(dim, **options)
     if name == "cnn":
-        _check_options(name, options, {"width", "pool"})
+        _check_options(name, options, {"width"})
         return SmallCNN(in_channels, image_size, **options)
     if name in ("resnet18", "resnet50"):
         _check_options(name, options, {"cifar_stem"})
