@@ -84,3 +84,12 @@ def test_dino_head_normalised_prototypes():
     assert free.last_layer.parametrizations.weight.original0.requires_grad
     single = DINOHead(10, bottleneck_dim=6, out_dim=20, num_layers=1)
     assert [type(m) for m in single.mlp] == [nn.Linear]
+
+
+def test_dino_head_batch_norm_option_normalises_the_hidden_layers():
+    plain = DINOHead(10, hidden_dim=12, bottleneck_dim=6, out_dim=20)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
+    head = DINOHead(10, hidden_dim=12, bottleneck_dim=6, out_dim=20, batch_norm=True)
+    norms = [m for m in head.mlp if isinstance(m, torch.nn.BatchNorm1d)]
+    assert [n.num_features for n in norms] == [12, 12]  # after both hidden layers, not the last
+    assert head(torch.randn(8, 10)).shape == (8, 20)

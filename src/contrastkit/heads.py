@@ -103,7 +103,8 @@ class DINOHead(nn.Module):
     out_dim) under weight normalisation (Caron et al. 2021). With ``norm_last_layer`` the weight
     norms g are fixed to 1 (not trained), so every prototype is a unit vector; the paper
     recommends it for stability. ``last_layer`` is exposed so a method can freeze it during the
-    first epoch.
+    first epoch. ``batch_norm`` adds BatchNorm after each hidden layer (the official code's
+    ``use_bn_in_head``, off by default).
 
     Maps (B, in_dim) to (B, out_dim) logits.
     """
@@ -116,15 +117,17 @@ class DINOHead(nn.Module):
         out_dim: int = 65536,
         num_layers: int = 3,
         norm_last_layer: bool = True,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         _check_layers(num_layers, 1)
         dims = [in_dim, *[hidden_dim] * (num_layers - 1), bottleneck_dim]
-        self.mlp = mlp(dims, batch_norm=False, activation=nn.GELU)
+        self.mlp = mlp(dims, batch_norm=batch_norm, activation=nn.GELU)
         for module in self.mlp:
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:  # no bias before a BatchNorm
+                    nn.init.zeros_(module.bias)
         last = nn.Linear(bottleneck_dim, out_dim, bias=False)
         nn.init.trunc_normal_(last.weight, std=0.02)
         self.last_layer = weight_norm(last)  # weight = g * v / ||v||, one g per prototype

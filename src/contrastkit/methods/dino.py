@@ -42,6 +42,8 @@ class DINO(Method):
         bottleneck_dim: width of the L2-normalised bottleneck.
         head_layers: linear layers of the head's MLP (before the last layer).
         norm_last_layer: fix the norm of the last layer's weights (stabilises small runs).
+        use_bn_in_head: BatchNorm after the hidden layers of the head (the official code's
+            option, off by default; keeps a small ViT from collapsing on `shapes`).
         momentum: the teacher's EMA momentum at step 0 (cosine-scheduled to ``final_momentum``).
         final_momentum: the momentum at the last step.
         teacher_temp: the teacher temperature after warm-up.
@@ -69,6 +71,7 @@ class DINO(Method):
         bottleneck_dim: int = 256,
         head_layers: int = 3,
         norm_last_layer: bool = True,
+        use_bn_in_head: bool = False,
         momentum: float = 0.996,
         final_momentum: float = 1.0,
         teacher_temp: float = 0.07,
@@ -118,6 +121,7 @@ class DINO(Method):
             out_dim=out_dim,
             num_layers=head_layers,
             norm_last_layer=norm_last_layer,
+            batch_norm=use_bn_in_head,
         )
         # only the 2 global views pass through the teacher; it moves by EMA, never by gradient
         self.teacher_backbone = frozen_copy(backbone)
