@@ -94,6 +94,22 @@ def test_vit_runs_at_local_crop_size_with_interpolated_positions():
         vit(torch.rand(1, 3, 2, 2))
 
 
+def test_vit_conv_stem_gives_the_patch_grid_at_every_crop_size():
+    torch.manual_seed(0)
+    vit = build_backbone("vit", image_size=32, patch_size=4, dim=48, depth=1, heads=3, stem="conv")
+    convs = [m for m in vit.patch_embed if isinstance(m, nn.Conv2d)]
+    assert [c.stride for c in convs] == [(1, 1), (2, 2), (2, 2), (1, 1)]  # log2(4) downsamplings
+    assert [c.out_channels for c in convs] == [12, 24, 48, 48]
+    for side, grid in ((32, 8), (12, 3), (14, 3)):  # 14 px: the 2 px beyond 3 patches ignored
+        tokens = vit.tokens(torch.rand(2, 3, side, side))
+        assert tokens.shape == (2, 1 + grid * grid, 48)
+    assert vit.cls_attention(torch.rand(2, 3, 32, 32)).shape == (2, 3, 64)
+    with pytest.raises(ValueError, match="power of 2"):
+        build_backbone("vit", image_size=30, patch_size=6, stem="conv")
+    with pytest.raises(ValueError, match="stem must be one of patch, conv"):
+        build_backbone("vit", stem="hybrid")
+
+
 def test_unknown_backbone_lists_valid_names():
     with pytest.raises(ValueError, match="unknown backbone 'resnet9'") as info:
         build_backbone("resnet9")

@@ -168,7 +168,8 @@ def build_backbone(
         input_dim: width of a flat input for ``"mlp"``; defaults to ``C * H * W``.
         **options: per backbone — mlp: ``hidden_dims``, ``final_relu``; cnn: ``width``;
             resnet18/resnet50: ``cifar_stem``; vit: ``patch_size``, ``dim``, ``depth``,
-            ``heads``, ``mlp_ratio``; timm: passed to ``timm.create_model``.
+            ``heads``, ``mlp_ratio``, ``stem`` (``"patch"`` or ``"conv"``); timm: passed to
+            ``timm.create_model``.
 
     Raises:
         ValueError: unknown name or option, or timm not installed.
@@ -184,7 +185,7 @@ def build_backbone(
         _check_options(name, options, {"cifar_stem"})
         return build_resnet(int(name[6:]), in_channels, image_size, **options)
     if name == "vit":
-        _check_options(name, options, {"patch_size", "dim", "depth", "heads", "mlp_ratio"})
+        _check_options(name, options, {"patch_size", "dim", "depth", "heads", "mlp_ratio", "stem"})
         return VisionTransformer(in_channels=in_channels, image_size=image_size, **options)
     if name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX):
         return build_timm(name[len(TIMM_PREFIX) :], in_channels, **options)

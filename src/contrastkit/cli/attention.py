@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             "no self-attention; train with --backbone vit to draw attention maps"
         )
     patch = backbone.patch_size
-    channels = backbone.patch_embed.in_channels
+    channels = backbone.in_channels
     true_mask = None
     if sample is None:
         size = args.size or backbone.grid * patch
