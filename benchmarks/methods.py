@@ -54,9 +54,7 @@ def run_config(method: str, data: str, steps: int, batch_size: int, out: Path) -
         "progress": False,
         "out": str(out),
     }
-    if values.get("warmup_epochs") is not None or values.get("warmup_steps") is None:
-        values["warmup_epochs"], values["warmup_steps"] = None, max(steps // 10, 1)
-    return values
+    return values  # the recipe's warmup, as `contrastkit train --config ... --steps N` keeps it
 
 
 def peak_rss_mib() -> float:
