@@ -1,7 +1,13 @@
+from pathlib import Path
+
 import pytest
 
 from contrastkit.config import TrainConfig, check_config, load_toml, resolve_config
 from contrastkit.data import build_dataset
+from contrastkit.methods import METHODS
+from contrastkit.runs import build_method
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
 
 
 def test_toy_defaults_are_the_classic_experiment():
@@ -82,3 +88,12 @@ def test_toml_recipe(tmp_path):
 def test_auto_view_pipeline_resolves_to_the_one_used(method, data, pipeline):
     config = resolve_config(TrainConfig(method=method, data=data, out="x"), build_dataset(data))
     assert config.view_pipeline == pipeline
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
+def test_every_recipe_in_configs_builds_its_method(recipe):
+    config = TrainConfig.from_dict(load_toml(recipe), source=str(recipe))
+    check_config(config)
+    method = build_method(resolve_config(config, build_dataset(config.data)))
+    assert type(method) is METHODS[config.method]
+    assert recipe.stem == "toy" or recipe.stem.split("-")[0] == config.method  # name says it
