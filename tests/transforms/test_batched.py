@@ -142,3 +142,13 @@ def test_blur_false_turns_the_fixed_per_view_blur_off():
     assert [t.blur_p for t in dino.transforms] == [0.0] * 4
     with pytest.raises(ValueError, match="pass blur_p=0"):
         batched_view_fn("pair", (3, 32, 32), blur=False)
+
+
+def test_solarize_false_turns_the_fixed_solarisation_off():
+    byol = batched_view_fn("asymmetric_pair", (3, 32, 32), solarize=False)
+    assert [t.solarize_p for t in byol.transforms] == [0.0, 0.0]
+    assert [t.blur_p for t in byol.transforms] == [1.0, 0.1]  # the rest of the recipe stays
+    dino = batched_view_fn("multicrop", (3, 32, 32), n_local=2, solarize=False)
+    assert [t.solarize_p for t in dino.transforms] == [0.0] * 4
+    with pytest.raises(ValueError, match="solarize=False is for the asymmetric"):
+        batched_view_fn("pair", (3, 32, 32), solarize=False)

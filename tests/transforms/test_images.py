@@ -108,6 +108,17 @@ def test_blur_false_turns_the_fixed_per_view_blur_off():
         image_view_fn("pair", (3, 32, 32), blur=False)
 
 
+def test_solarize_false_turns_the_fixed_solarisation_off():
+    byol = image_view_fn("asymmetric_pair", (3, 32, 32), solarize=False)
+    assert "RandomSolarize" not in repr(byol.transforms)
+    assert "GaussianBlur" in repr(byol.transforms[0].transforms)  # the rest of the recipe stays
+    dino = image_view_fn("multicrop", (3, 32, 32), n_local=2, solarize=False)
+    assert len(dino.transforms) == 4 and "RandomSolarize" not in repr(dino.transforms)
+    assert "RandomSolarize" in repr(image_view_fn("multicrop", (3, 32, 32), n_local=2).transforms)
+    with pytest.raises(ValueError, match="solarize=False is for the asymmetric"):
+        image_view_fn("pair", (3, 32, 32), solarize=False)
+
+
 def test_normalisation_uses_given_mean_and_std():
     t = image_view(
         8,

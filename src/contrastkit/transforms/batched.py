@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastkit.transforms.images import blur_kernel_size
+from contrastkit.transforms.images import blur_kernel_size, check_pair_options
 
 _GRAY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision
 # the columns of u: 0-4 crop area, aspect, x, y, flip; 5-8 brightness, contrast, saturation, hue;
@@ -266,20 +266,19 @@ class BatchedViews:
 
 
 def _pair(
-    size: int, channels: int, asymmetric: bool, blur: bool = True, **options
+    size: int, channels: int, asymmetric: bool, blur: bool = True, solarize: bool = True, **options
 ) -> list[BatchedSimCLR]:
     if not asymmetric:
-        if not blur:
-            raise ValueError(
-                "blur=False is for the asymmetric and multi-crop recipes; pass blur_p=0"
-            )
+        check_pair_options(blur, solarize)
         view = BatchedSimCLR(size, channels=channels, **options)
         return [view, view]
     if {"blur_p", "solarize_p"} & set(options):
         raise ValueError("the asymmetric pair fixes blur_p and solarize_p per view (BYOL)")
     return [
         BatchedSimCLR(size, channels=channels, blur_p=1.0 * blur, **options),
-        BatchedSimCLR(size, channels=channels, blur_p=0.1 * blur, solarize_p=0.2, **options),
+        BatchedSimCLR(
+            size, channels=channels, blur_p=0.1 * blur, solarize_p=0.2 * solarize, **options
+        ),
     ]
 
 
@@ -295,6 +294,7 @@ def _multicrop(
     jitter: Sequence[float] = (0.4, 0.4, 0.2, 0.1),
     rotate_p: float = 0.0,
     blur: bool = True,
+    solarize: bool = True,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> list[BatchedSimCLR]:
@@ -315,7 +315,9 @@ def _multicrop(
         "std": std,
     }
     first = BatchedSimCLR(g, scale=global_scale, blur_p=1.0 * blur, **common)
-    second = BatchedSimCLR(g, scale=global_scale, blur_p=0.1 * blur, solarize_p=0.2, **common)
+    second = BatchedSimCLR(
+        g, scale=global_scale, blur_p=0.1 * blur, solarize_p=0.2 * solarize, **common
+    )
     local = BatchedSimCLR(loc, scale=local_scale, blur_p=0.5 * blur, **common)
     return [first, second] + [local] * int(n_local)
 

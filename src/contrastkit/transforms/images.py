@@ -151,7 +151,13 @@ class ImageViews:
 
 
 def pair_views(
-    size: int, *, channels: int = 3, asymmetric: bool = False, blur: bool = True, **options
+    size: int,
+    *,
+    channels: int = 3,
+    asymmetric: bool = False,
+    blur: bool = True,
+    solarize: bool = True,
+    **options,
 ) -> ImageViews:
     """Build SimCLR's two identical-recipe views, or BYOL's asymmetric pair.
 
@@ -161,18 +167,29 @@ def pair_views(
         asymmetric: BYOL's recipe: view 1 blur p = 1.0; view 2 blur p = 0.1, solarize p = 0.2.
         blur: False turns the asymmetric pair's blur off (SimCLR left blur out on CIFAR: at
             32 px it erases the outlines; for the symmetric pair pass ``blur_p=0``).
+        solarize: False turns the asymmetric pair's solarisation off (not in the paper: on
+            ``shapes`` it kept BYOL from learning the shape, README).
         **options: passed to ``image_view`` (``scale``, ``jitter``, ``mean``, ``std``...).
     """
     if asymmetric:
         if {"blur_p", "solarize_p"} & set(options):
             raise ValueError("the asymmetric pair fixes blur_p and solarize_p per view (BYOL)")
         first = image_view(size, channels=channels, blur_p=1.0 * blur, solarize_p=0.0, **options)
-        second = image_view(size, channels=channels, blur_p=0.1 * blur, solarize_p=0.2, **options)
+        second = image_view(
+            size, channels=channels, blur_p=0.1 * blur, solarize_p=0.2 * solarize, **options
+        )
         return ImageViews([first, second], size)
-    if not blur:
-        raise ValueError("blur=False is for the asymmetric and multi-crop recipes; pass blur_p=0")
+    check_pair_options(blur, solarize)
     view = image_view(size, channels=channels, **options)
     return ImageViews([view, view], size)
+
+
+def check_pair_options(blur: bool, solarize: bool) -> None:
+    """Refuse ``blur=False`` / ``solarize=False`` for SimCLR's symmetric pair (no fixed views)."""
+    if not blur:
+        raise ValueError("blur=False is for the asymmetric and multi-crop recipes; pass blur_p=0")
+    if not solarize:
+        raise ValueError("solarize=False is for the asymmetric and multi-crop recipes")
 
 
 def image_view_fn(recipe: str, input_shape: Sequence[int], **options) -> ImageViews:

@@ -38,6 +38,7 @@ def multicrop_views(
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1),
     rotate_p: float = 0.0,
     blur: bool = True,
+    solarize: bool = True,
     mean=None,
     std=None,
 ) -> ImageViews:
@@ -53,6 +54,7 @@ def multicrop_views(
         jitter: colour-jitter strengths (brightness, contrast, saturation, hue).
         rotate_p: probability of a rotation of each crop (``image_view``; not in DINO).
         blur: False turns every crop's blur off (at 32 px blur erases the outlines).
+        solarize: False turns global crop 2's solarisation off.
         mean, std: per-channel normalisation applied last; both None keeps [0, 1].
 
     Raises:
@@ -74,7 +76,7 @@ def multicrop_views(
     }
     first = image_view(global_size, scale=global_scale, blur_p=1.0 * blur, **common)
     second = image_view(
-        global_size, scale=global_scale, blur_p=0.1 * blur, solarize_p=0.2, **common
+        global_size, scale=global_scale, blur_p=0.1 * blur, solarize_p=0.2 * solarize, **common
     )
     local = image_view(local_size, scale=local_scale, blur_p=0.5 * blur, **common)
     transforms = [first, second] + [local] * int(n_local)
