@@ -127,8 +127,9 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, Any, Method, Any]:
             f"({len(dataset)} samples of {config.data}); use at most {len(dataset)}"
         )
     resolve_device(config.device)
-    distributed.local_batch_size(config.batch_size)  # the world size must divide the batch
+    local_batch = distributed.local_batch_size(config.batch_size)  # world size must divide it
     method = build_method(config)
+    method.check_batch_size(local_batch)
     if config.chunk_size is not None:
         check_gradient_cache(method, config.chunk_size)
     view_fn = _view_fn(config, method.view_recipe, dataset)

@@ -60,6 +60,10 @@ def test_toy_run_prints_first_loss_bound_and_before_after_table(toy_run, capsys)
         (["--config", "/nonexistent/recipe.toml"], "no such file"),
         (["--view-pipeline", "fast"], "unknown view_pipeline 'fast'; expected one of: auto"),
         (["--view-pipeline", "batched"], "no batched views for recipe 'pair' on dataset 'toy'"),
+        (
+            ["--method", "moco", "--batch-size", "16", "--set", "queue_size=40"],
+            "queue_size 40 is not a multiple of the 16 keys added per step.*queue_size=32",
+        ),
     ],
 )
 def test_bad_settings_one_line_exit_2_and_no_folder(tmp_path, capsys, argv, message):

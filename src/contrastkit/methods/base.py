@@ -47,6 +47,13 @@ class Method(nn.Module):
     def setup(self, total_steps: int, steps_per_epoch: int) -> None:
         """Learn the length of training before the first step (schedules need it)."""
 
+    def check_batch_size(self, batch_size: int) -> None:
+        """Refuse a per-process batch size the method cannot train with, before any output.
+
+        Raises:
+            ValueError: naming the setting that does not fit (e.g. MoCo's queue size).
+        """
+
     def before_optimizer_step(self, step: int) -> None:
         """Adjust gradients after backward, before the optimizer (e.g. DINO's frozen last layer)."""
 

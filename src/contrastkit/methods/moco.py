@@ -96,6 +96,12 @@ class MoCo(Method):
         """Return ``num_samples`` so the constructor can check the queue against the data."""
         return {"num_samples": len(dataset)}
 
+    def check_batch_size(self, batch_size: int) -> None:
+        """Refuse a batch whose keys (over every process) do not divide the queue evenly."""
+        keys_per_step = batch_size * distributed.world_size() * (2 if self.symmetric else 1)
+        if self.queue_size % keys_per_step:
+            raise ValueError(_queue_error(self.queue_size, batch_size, self.symmetric))
+
     def training_step(self, views: list[Tensor]) -> dict[str, Tensor]:
         """Contrast queries of one view with keys of the other and the queue.
 
@@ -106,9 +112,7 @@ class MoCo(Method):
             ``loss``, ``embedding`` (the detached queries of x1, (B, D)).
         """
         x1, x2 = unpack_pair(views, "moco")
-        keys_per_step = x1.shape[0] * distributed.world_size() * (2 if self.symmetric else 1)
-        if self.queue_size % keys_per_step:
-            raise ValueError(_queue_error(self.queue_size, x1.shape[0], self.symmetric))
+        self.check_batch_size(x1.shape[0])
         pairs = [(x1, x2), (x2, x1)] if self.symmetric else [(x1, x2)]
         queue = self.queue.clone().detach()  # (K, D); enqueued after the backward pass
         losses, first_query = [], None
