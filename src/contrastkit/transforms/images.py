@@ -225,4 +225,11 @@ def image_view_fn(recipe: str, input_shape: Sequence[int], **options) -> ImageVi
     return fn
 
 
-__all__ = ["IMAGE_RECIPES", "ImageViews", "image_view", "image_view_fn", "pair_views"]
+__all__ = [
+    "IMAGE_RECIPES",
+    "ImageViews",
+    "check_pair_options",
+    "image_view",
+    "image_view_fn",
+    "pair_views",
+]
