@@ -1,6 +1,6 @@
 """Compare every method on the same data, backbone and CPU budget; print one Markdown table.
 
-    python benchmarks/methods.py            # shapes and digits, every method (~25 min, 2 cores)
+    python benchmarks/methods.py            # shapes and digits, every method (547 s, 2 idle cores)
     python benchmarks/methods.py --quick    # a smoke run: few steps, two methods per dataset
 
 Each method trains with its small-data recipe (``configs/<method>-<data>.toml``: head sizes,

@@ -10,8 +10,6 @@ Letters used in shapes: B batch size, T tokens (1 + P), P patches, D width, K he
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -74,9 +72,9 @@ def conv_stem(in_channels: int, dim: int, patch_size: int) -> nn.Sequential:
     width up to ``dim`` (each with BatchNorm and ReLU), then a 1x1 conv in place of the linear
     patch embedding. It makes small ViTs far easier to optimise on small data.
     """
-    stages = round(math.log2(patch_size)) if patch_size >= 1 else -1
-    if stages < 0 or 2**stages != patch_size:
+    if patch_size < 1 or patch_size & (patch_size - 1):
         raise ValueError(f"stem='conv' needs patch_size a power of 2, got {patch_size}")
+    stages = patch_size.bit_length() - 1  # log2(p) stride-2 convs
     widths = [max(dim >> (stages - i), 8) for i in range(stages + 1)]  # ..., dim/2, dim
     layers: list[nn.Module] = []
     for i, width in enumerate(widths):
