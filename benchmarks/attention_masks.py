@@ -44,20 +44,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastkit import evaluate as ev
-from contrastkit.attention import (
+from contrastkit.data import build_dataset
+from contrastkit.evaluation import metrics as ev
+from contrastkit.evaluation.attention import (
     attention_mask,
     cls_attention_maps,
     jaccard,
     save_attention_figure,
     upsample_maps,
 )
-from contrastkit.batches import batch_indices, epoch_batches, steps_per_epoch
-from contrastkit.config import TrainConfig, load_toml
-from contrastkit.data import build_dataset
-from contrastkit.runs import SUMMARY_FILE, build_method, load_run
-from contrastkit.schedules import build_optimizer, build_scheduler
-from contrastkit.train import resolve_device, train
+from contrastkit.training.batches import batch_indices, epoch_batches, steps_per_epoch
+from contrastkit.training.config import TrainConfig, load_toml
+from contrastkit.training.optim import build_optimizer, build_scheduler
+from contrastkit.training.runs import SUMMARY_FILE, build_method, load_run
+from contrastkit.training.trainer import resolve_device, train
 from contrastkit.transforms import build_batched_view_fn, build_view_fn
 
 ROOT = Path(__file__).resolve().parents[1]

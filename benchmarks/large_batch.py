@@ -3,7 +3,8 @@
 Each run is ONE SimCLR training step (ResNet-18 with the CIFAR stem, the paper's projection head
 2048 -> 128 with BatchNorm, NT-Xent at temperature 0.5 with ``impl="auto"``, which is tiled from
 2N = 4096 on, and an SGD update) on B random 32x32 image pairs, either plain (forward + backward
-of the whole batch) or with gradient caching in chunks of C samples (``contrastkit.gradcache``:
+of the whole batch) or with gradient caching in chunks of C samples
+(``contrastkit.training.gradcache``:
 one forward without a graph, the loss, then forward + backward chunk by chunk). It reports the
 wall time of the step, samples/s, the CPU time of the step (all threads; less sensitive than
 the wall time to other programs sharing the machine), and memory.
@@ -49,9 +50,9 @@ def one_run(batch: int, chunk: int, seed: int = 0) -> dict:
     """Run one measured SimCLR step in this process and return its numbers."""
     import torch
 
-    from contrastkit.backbones import build_backbone
-    from contrastkit.gradcache import cached_step
     from contrastkit.methods import SimCLR
+    from contrastkit.models.backbones import build_backbone
+    from contrastkit.training.gradcache import cached_step
 
     torch.manual_seed(seed)
     method = SimCLR(build_backbone("resnet18", image_size=32)).train()  # cifar stem at 32 px

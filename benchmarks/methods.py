@@ -5,7 +5,7 @@
 
 Each method trains with its small-data recipe (``configs/<method>-<data>.toml``: head sizes,
 queues, temperatures, view options, learning rate) but with the same backbone, number of steps
-and batch size, in its own process (``contrastkit.train.train``), so that its peak memory
+and batch size, in its own process (``contrastkit.training.trainer.train``), so that its peak memory
 (``VmHWM`` of that process) and its time are its own. The trained encoder's h is then
 evaluated on the held-out split: weighted kNN (k=20) and linear-probe accuracy, separation gap
 (same-label minus different-label mean cosine) and effective rank, next to the same numbers for
@@ -36,7 +36,7 @@ QUICK = {"steps": 20, "methods": ("simclr", "byol")}
 
 def run_config(method: str, data: str, steps: int, batch_size: int, out: Path) -> dict:
     """Return the TrainConfig fields of one benchmark run: the recipe plus the shared budget."""
-    from contrastkit.config import load_toml
+    from contrastkit.training.config import load_toml
 
     recipe = ROOT / "configs" / f"{method}-{data}.toml"
     values = load_toml(recipe) if recipe.exists() else {}  # SimCLR on digits: the defaults
@@ -71,7 +71,7 @@ def peak_rss_mib() -> float:
 
 def worker(config_json: str) -> None:
     """Train one run (in its own process) from TrainConfig fields given as JSON."""
-    from contrastkit.train import TrainConfig, train
+    from contrastkit.training.trainer import TrainConfig, train
 
     train(TrainConfig.from_dict(json.loads(config_json)), overwrite=True)
     print(json.dumps({"peak_mib": peak_rss_mib()}))
@@ -92,7 +92,7 @@ def train_in_subprocess(values: dict) -> tuple[float, float]:
 
 def evaluate(encoder, train_ds, test_ds) -> dict[str, float]:
     """Return kNN, linear probe, separation gap and effective rank of h on the held-out split."""
-    from contrastkit import evaluate as ev
+    from contrastkit.evaluation import metrics as ev
 
     if encoder is None:
         train_f, train_y = ev.raw_features(train_ds)
@@ -110,9 +110,9 @@ def evaluate(encoder, train_ds, test_ds) -> dict[str, float]:
 
 def benchmark(data: str, methods, steps: int, batch_size: int, folder: Path) -> list[dict]:
     """Train and evaluate every method on ``data``; return one row per method plus baselines."""
-    from contrastkit.config import TrainConfig, resolve_config
     from contrastkit.data import build_dataset
-    from contrastkit.runs import build_method, load_run
+    from contrastkit.training.config import TrainConfig, resolve_config
+    from contrastkit.training.runs import build_method, load_run
 
     train_ds = build_dataset(data, train=True, seed=0)
     test_ds = build_dataset(data, train=False, seed=0)

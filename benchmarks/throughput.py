@@ -3,7 +3,7 @@
 Measures, on 32x32 ``shapes`` scenes with the SimCLR recipe (2 views per image):
 
 1. the per-sample pipeline (``contrastkit.transforms`` on torchvision v2, through
-   ``contrastkit.batches.epoch_batches``: per-sample seeding, DataLoader, collation), with
+   ``contrastkit.training.batches.epoch_batches``: per-sample seeding, DataLoader, collation), with
    ``num_workers`` 0 and 2;
 2. the batched pipeline (``contrastkit.transforms.batched``), which the trainer uses for image
    recipes: through ``epoch_batches`` as in training (per-sample draws, DataLoader, views made
@@ -34,10 +34,10 @@ import time
 import torch
 from torch.utils.data import Subset
 
-from contrastkit.backbones import build_backbone
-from contrastkit.batches import epoch_batches
 from contrastkit.data.shapes import build_shapes
 from contrastkit.methods import SimCLR
+from contrastkit.models.backbones import build_backbone
+from contrastkit.training.batches import epoch_batches
 from contrastkit.transforms import build_batched_view_fn, build_view_fn
 from contrastkit.transforms.batched import batched_view_fn
 

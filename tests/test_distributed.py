@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from contrastkit import distributed
+from contrastkit.training import ddp
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def test_single_process_queries() -> None:
     assert distributed.rank() == 0
     assert distributed.local_rank() == 0
     assert distributed.is_main_process()
-    assert distributed.device_for("cpu") == torch.device("cpu")
+    assert ddp.device_for("cpu") == torch.device("cpu")
 
 
 def test_main_process_follows_the_torchrun_rank_without_a_group(
@@ -56,7 +57,7 @@ def test_average_gradients_is_a_no_op_on_one_process() -> None:
     layer = nn.Linear(3, 2)
     layer(torch.randn(5, 3)).sum().backward()
     before = layer.weight.grad.clone()
-    distributed.average_gradients_(layer.parameters())
+    ddp.average_gradients_(layer.parameters())
     assert torch.equal(layer.weight.grad, before)
 
 
@@ -66,21 +67,21 @@ def test_data_parallel_is_the_plain_training_step_on_one_process() -> None:
             return {"loss": views[0].sum()}
 
     method = Stepper()
-    step = distributed.data_parallel(method)
+    step = ddp.data_parallel(method)
     assert step == method.training_step
     assert step([torch.ones(2)])["loss"].item() == 2.0
 
 
 def test_batch_split_on_one_process() -> None:
-    assert distributed.local_batch_size(7) == 7
+    assert ddp.local_batch_size(7) == 7
 
 
 def test_resolve_backend() -> None:
     expected = "nccl" if torch.cuda.is_available() else "gloo"
-    assert distributed.resolve_backend("auto") == expected
-    assert distributed.resolve_backend("gloo") == "gloo"
+    assert ddp.resolve_backend("auto") == expected
+    assert ddp.resolve_backend("gloo") == "gloo"
     with pytest.raises(ValueError, match=r"backend must be one of auto, gloo, nccl, got 'mpi'"):
-        distributed.resolve_backend("mpi")
+        ddp.resolve_backend("mpi")
 
 
 @pytest.mark.skipif(
@@ -88,14 +89,14 @@ def test_resolve_backend() -> None:
 )
 def test_nccl_without_gpus_names_the_cause() -> None:
     with pytest.raises(ValueError, match=r"'nccl' needs CUDA GPUs.*use --backend gloo"):
-        distributed.resolve_backend("nccl")
+        ddp.resolve_backend("nccl")
 
 
 def test_init_from_env_without_torchrun_starts_nothing(clean_env: pytest.MonkeyPatch) -> None:
-    assert distributed.init_from_env() is False
+    assert ddp.init_from_env() is False
     clean_env.setenv("WORLD_SIZE", "1")
-    assert distributed.init_from_env("gloo") is False
-    with distributed.process_group() as running:
+    assert ddp.init_from_env("gloo") is False
+    with ddp.process_group() as running:
         assert running is False
     assert not torch.distributed.is_initialized()
 
@@ -106,14 +107,14 @@ def test_init_from_env_without_torchrun_starts_nothing(clean_env: pytest.MonkeyP
 def test_init_from_env_checks_the_backend_first(clean_env: pytest.MonkeyPatch) -> None:
     # a plain launch asking for nccl fails too, so the mistake is seen before scaling out
     with pytest.raises(ValueError, match=r"'nccl' needs CUDA GPUs"):
-        distributed.init_from_env("nccl")
+        ddp.init_from_env("nccl")
 
 
 def test_init_from_env_names_missing_variables(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("WORLD_SIZE", "2")
     clean_env.setenv("RANK", "0")
     with pytest.raises(ValueError, match=r"LOCAL_RANK, MASTER_ADDR, MASTER_PORT not set.*torchrun"):
-        distributed.init_from_env("gloo")
+        ddp.init_from_env("gloo")
 
 
 @pytest.mark.parametrize(
@@ -130,13 +131,13 @@ def test_init_from_env_rejects_bad_values(
     for key, value in {**base, **env}.items():
         clean_env.setenv(key, value)
     with pytest.raises(ValueError, match=message):
-        distributed.init_from_env("gloo")
+        ddp.init_from_env("gloo")
     assert not torch.distributed.is_initialized()
 
 
 def test_process_group_restores_the_log_level(clean_env: pytest.MonkeyPatch) -> None:
     logger = logging.getLogger("contrastkit")
     level = logger.level
-    with distributed.process_group("gloo"):
+    with ddp.process_group("gloo"):
         assert logger.level == level  # rank 0 keeps its level
     assert logger.level == level

@@ -1,8 +1,74 @@
 """contrastkit: contrastive and self-supervised representation learning.
 
 The public API is listed in ``__all__``; everything else is an implementation detail.
+
+The library is ``losses``, ``models``, ``methods``, ``data``, ``transforms``, ``evaluation``,
+``distributed`` and ``checkpoint``; ``training`` is the trainer the applications ``cli`` and
+``web`` use. The library never imports ``training``, ``cli`` or ``web``
+(``docs/architecture.md``; ``tests/test_layout.py`` checks it).
 """
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import types
+import warnings
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+# Modules that moved in 0.2 when the flat package became folders. The old paths keep working for
+# one release: importing one warns and hands out a view of the new module.
+MOVED_MODULES = {
+    "contrastkit.attention": "contrastkit.evaluation.attention",
+    "contrastkit.backbones": "contrastkit.models.backbones",
+    "contrastkit.batches": "contrastkit.training.batches",
+    "contrastkit.clip2d": "contrastkit.web.clip2d",
+    "contrastkit.config": "contrastkit.training.config",
+    "contrastkit.evaluate": "contrastkit.evaluation.metrics",
+    "contrastkit.export": "contrastkit.training.export",
+    "contrastkit.gradcache": "contrastkit.training.gradcache",
+    "contrastkit.heads": "contrastkit.models.heads",
+    "contrastkit.lars": "contrastkit.training.lars",
+    "contrastkit.momentum": "contrastkit.models.momentum",
+    "contrastkit.monitor": "contrastkit.training.monitor",
+    "contrastkit.plots": "contrastkit.training.plots",
+    "contrastkit.runs": "contrastkit.training.runs",
+    "contrastkit.schedules": "contrastkit.training.optim",
+    "contrastkit.sync_batchnorm": "contrastkit.training.sync_batchnorm",
+    "contrastkit.text": "contrastkit.models.text",
+    "contrastkit.train": "contrastkit.training.trainer",
+    "contrastkit.vit": "contrastkit.models.vit",
+    "contrastkit.zeroshot": "contrastkit.evaluation.zeroshot",
+}
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answer an old module path with a module that forwards every attribute to the new one."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in MOVED_MODULES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        new_name = MOVED_MODULES[spec.name]
+        warnings.warn(
+            f"{spec.name} moved to {new_name}; the old path will be removed in contrastkit 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        new = importlib.import_module(new_name)
+        alias = types.ModuleType(spec.name, new.__doc__)
+        alias.__getattr__ = lambda name: getattr(new, name)
+        alias.__dir__ = lambda: dir(new)
+        return alias
+
+    def exec_module(self, module):
+        pass
+
+
+if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModuleFinder())

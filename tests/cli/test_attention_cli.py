@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from contrastkit.cli import main
-from contrastkit.config import TrainConfig
-from contrastkit.train import train
+from contrastkit.training.config import TrainConfig
+from contrastkit.training.trainer import train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HEADS = 2

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from contrastkit.cli import main
-from contrastkit.runs import load_run
+from contrastkit.training.runs import load_run
 
 pytestmark = pytest.mark.slow
 

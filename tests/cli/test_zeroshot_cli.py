@@ -5,7 +5,7 @@ import json
 import pytest
 
 from contrastkit.cli import main
-from contrastkit.train import TrainConfig, train
+from contrastkit.training.trainer import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

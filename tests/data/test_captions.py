@@ -12,7 +12,7 @@ from contrastkit.data.captions import (
 )
 from contrastkit.data.shapes import DEFAULT_HOLDOUT, build_shapes
 from contrastkit.methods import CLIP
-from contrastkit.text import Tokenizer
+from contrastkit.models.text import Tokenizer
 
 
 def test_templates_fill_articles_and_sizes():

@@ -45,7 +45,7 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One process, the same global batch: with and without BatchNorm in the head."""
     from contrastkit.cli import build_parser
     from contrastkit.cli.train import build_config
-    from contrastkit.train import train
+    from contrastkit.training.trainer import train
 
     out = tmp_path_factory.mktemp("single")
     runs = {"no_bn": NO_BATCH_NORM, "bn": []}

@@ -18,6 +18,7 @@ import torch
 
 from contrastkit import distributed
 from contrastkit.losses import barlow_twins_loss, clip_loss, nt_xent
+from contrastkit.training import ddp
 
 
 def error_of(fn) -> str:
@@ -30,8 +31,8 @@ def error_of(fn) -> str:
 
 def check_bad_input() -> dict:
     """Start the process group (gloo) and return each case's error message on this process."""
-    messages = {"nccl_without_gpus": error_of(lambda: distributed.init_from_env("nccl"))}
-    distributed.init_from_env("gloo", timeout=timedelta(seconds=60))
+    messages = {"nccl_without_gpus": error_of(lambda: ddp.init_from_env("nccl"))}
+    ddp.init_from_env("gloo", timeout=timedelta(seconds=60))
     r = distributed.rank()
     width = 8 if r == 0 else 6  # a different embedding width on each process
     rows = 4 if r == 0 else 3  # a different local batch on each process
@@ -45,8 +46,8 @@ def check_bad_input() -> dict:
     messages["barlow_width"] = error_of(
         lambda: barlow_twins_loss(torch.randn(4, width), torch.randn(4, width))
     )
-    messages["global_batch"] = error_of(lambda: distributed.local_batch_size(15))
-    messages["backend_name"] = error_of(lambda: distributed.resolve_backend("mpi"))
+    messages["global_batch"] = error_of(lambda: ddp.local_batch_size(15))
+    messages["backend_name"] = error_of(lambda: ddp.resolve_backend("mpi"))
     # the group is still in step: a correct collective after all those errors
     messages["after"] = distributed.gather(torch.tensor([float(r)])).tolist()
     return messages
@@ -55,7 +56,7 @@ def check_bad_input() -> dict:
 def main(out: Path) -> None:
     messages = check_bad_input()
     (out / f"rank{distributed.rank()}.json").write_text(json.dumps(messages))
-    distributed.shutdown()
+    ddp.shutdown()
 
 
 if __name__ == "__main__":

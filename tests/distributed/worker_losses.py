@@ -26,7 +26,8 @@ from contrastkit.losses import (
     nt_xent,
     vicreg_loss,
 )
-from contrastkit.sync_batchnorm import convert_sync_batch_norm
+from contrastkit.training import ddp
+from contrastkit.training.sync_batchnorm import convert_sync_batch_norm
 
 N = 8  # global batch, split over the processes
 
@@ -145,7 +146,7 @@ def helpers() -> dict[str, Tensor]:
     a, b = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(1))
     a.grad = torch.full((2,), float(r + 1))
     b.grad = torch.ones(1) * 4 if r == 1 else None  # a gradient on one process only
-    distributed.average_gradients_([a, b])
+    ddp.average_gradients_([a, b])
     metrics = distributed.mean_over_processes({"b": float(r), "a": 10.0 * r})
     return {
         "grad_a": a.grad,
@@ -156,7 +157,7 @@ def helpers() -> dict[str, Tensor]:
 
 
 def main(out: Path) -> None:
-    distributed.init_from_env("gloo", timeout=timedelta(seconds=60))
+    ddp.init_from_env("gloo", timeout=timedelta(seconds=60))
     r, W = distributed.rank(), distributed.world_size()
     n = N // W
     results = {
@@ -165,7 +166,7 @@ def main(out: Path) -> None:
     }
     results["helpers"] = helpers()
     torch.save(results, out / f"rank{r}.pt")
-    distributed.shutdown()
+    ddp.shutdown()
 
 
 if __name__ == "__main__":

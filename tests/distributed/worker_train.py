@@ -17,6 +17,7 @@ from worker_bad_input import check_bad_input
 
 from contrastkit import distributed
 from contrastkit.cli import main as cli
+from contrastkit.training import ddp
 
 COMMON = ["train", "--data", "toy", "--steps", "8", "--no-eval", "--quiet"]
 NO_BATCH_NORM = ["--set", "projector_layers=1"]  # SimCLR head = one Linear: no batch statistics
@@ -36,7 +37,7 @@ def main(out: Path) -> None:
     }
     result = {"messages": messages, "codes": codes}
     (out / f"rank{distributed.rank()}.json").write_text(json.dumps(result))
-    distributed.shutdown()
+    ddp.shutdown()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from contrastkit.backbones import build_backbone
+from contrastkit.models.backbones import build_backbone
 
 
 def tiny_cnn(image_size: int = 16) -> nn.Module:

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from contrastkit.backbones import build_backbone
 from contrastkit.data.shapes import build_shapes
 from contrastkit.methods import CLIP, METHODS
-from contrastkit.text import UNK, Tokenizer
+from contrastkit.models.backbones import build_backbone
+from contrastkit.models.text import UNK, Tokenizer
 
 CAPTIONS = ["a red star", "a blue circle", "a green square", "a photo of a red circle"]
 

@@ -5,7 +5,7 @@ import torch
 from method_testing import changed, optimizer_step, snapshot, tiny_cnn, trainable_ids
 
 from contrastkit.methods.dino import DINO
-from contrastkit.momentum import cosine_momentum
+from contrastkit.models.momentum import cosine_momentum
 
 B = 4
 

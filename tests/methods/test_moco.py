@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from method_testing import changed, optimizer_step, random_views, snapshot, tiny_cnn, trainable_ids
 
 from contrastkit.methods.moco import MoCo, MoCoV3
-from contrastkit.momentum import cosine_momentum
+from contrastkit.models.momentum import cosine_momentum
 
 
 def _moco(**options) -> MoCo:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from contrastkit import evaluate as ev
 from contrastkit.cli import main
 from contrastkit.data import build_dataset
-from contrastkit.runs import build_method, load_run
+from contrastkit.evaluation import metrics as ev
+from contrastkit.training.runs import build_method, load_run
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from contrastkit.backbones import build_backbone
 from contrastkit.losses import nt_xent
 from contrastkit.methods import METHODS, SimCLR
+from contrastkit.models.backbones import build_backbone
 
 
 def _simclr(**options):

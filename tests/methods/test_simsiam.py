@@ -57,7 +57,7 @@ def test_simsiam_defaults_are_the_papers():
 
 @pytest.mark.slow
 def test_collapse_monitor_sees_simsiam_collapse_without_stop_gradient(tmp_path, caplog):
-    from contrastkit.train import TrainConfig, train
+    from contrastkit.training.trainer import TrainConfig, train
 
     def run(stop_gradient: bool) -> list[dict]:
         config = TrainConfig(
@@ -87,7 +87,7 @@ def test_collapse_monitor_sees_simsiam_collapse_without_stop_gradient(tmp_path, 
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
         return [r for r in map(json.loads, lines) if r.get("event") == "step"]
 
-    caplog.set_level("WARNING", logger="contrastkit.monitor")
+    caplog.set_level("WARNING", logger="contrastkit.training.monitor")
     healthy = run(True)
     assert "collapsed" not in caplog.text
     collapsed = run(False)

@@ -75,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
     """Write the attention grid of one image; return the exit code."""
     import torch
 
-    from contrastkit.attention import (
+    from contrastkit.data import build_dataset
+    from contrastkit.evaluation.attention import (
         cls_attention_maps,
         has_attention,
         load_image,
         save_attention_figure,
     )
-    from contrastkit.data import build_dataset
-    from contrastkit.runs import load_run
+    from contrastkit.training.runs import load_run
 
     if not 0.0 < args.keep_mass <= 1.0:
         raise ValueError(f"--keep-mass must be in (0, 1], got {args.keep_mass}")

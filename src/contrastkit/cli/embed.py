@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
     from contrastkit.checkpoint import atomic_write
     from contrastkit.data import build_dataset
-    from contrastkit.evaluate import embed_dataset
-    from contrastkit.runs import load_run
-    from contrastkit.train import resolve_device
+    from contrastkit.evaluation.metrics import embed_dataset
+    from contrastkit.training.runs import load_run
+    from contrastkit.training.trainer import resolve_device
 
     out = Path(args.out)
     if out.suffix != ".npy":

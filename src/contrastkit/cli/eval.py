@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from contrastkit.cli.report import format_eval
-    from contrastkit.runs import SUMMARY_FILE, evaluate_run, load_run, write_json
-    from contrastkit.train import resolve_device
+    from contrastkit.training.runs import SUMMARY_FILE, evaluate_run, load_run, write_json
+    from contrastkit.training.trainer import resolve_device
 
     device = resolve_device(args.device)
     method, config = load_run(args.run_dir, device=str(device))

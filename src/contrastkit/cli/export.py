@@ -14,9 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Write the backbone f of a trained run alone (no heads, no teacher, no optimizer). "
             "Its keys load with strict=True into the matching torchvision model (resnet18/50 "
             "with fc = nn.Identity(), plus the CIFAR stem when the run used one), timm model "
-            "(timm:NAME with num_classes=0) or contrastkit.backbones.build_backbone(...). "
+            "(timm:NAME with num_classes=0) or contrastkit.models.backbones.build_backbone(...). "
             ".safetensors also records the backbone name and options "
-            "(contrastkit.export.load_encoder rebuilds it); .pt is a plain state dict."
+            "(contrastkit.training.export.load_encoder rebuilds it); .pt is a plain state dict."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by train")
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export the encoder and say where it went; return the exit code."""
-    from contrastkit.export import export_encoder, read_encoder_spec
+    from contrastkit.training.export import export_encoder, read_encoder_spec
 
     path = export_encoder(args.run_dir, args.out, overwrite=args.overwrite)
     if path.suffix == ".safetensors":

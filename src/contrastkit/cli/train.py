@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "linear-probe accuracy, separation gap, alignment/uniformity, effective rank) next to "
             "the raw input and a randomly initialised encoder. With no arguments: SimCLR on the "
             "8x8 digits, about two minutes on a laptop CPU. Settings left unset take the "
-            "dataset's defaults (contrastkit.config.DATA_DEFAULTS); a --config recipe overrides "
-            "them and flags override the recipe. The run folder gets config.json, "
+            "dataset's defaults (contrastkit.training.config.DATA_DEFAULTS); a --config "
+            "recipe overrides them and flags override the recipe. The run folder gets config.json, "
             "metrics.jsonl, checkpoint.pt, summary.json and PNG plots."
         ),
     )
@@ -179,7 +179,7 @@ FLAG_FIELDS = (
 
 def build_config(args: argparse.Namespace):
     """Merge the recipe (--config) and the flags into a TrainConfig."""
-    from contrastkit.config import TrainConfig, load_toml
+    from contrastkit.training.config import TrainConfig, load_toml
 
     values = load_toml(args.config) if args.config else {}
     for name in FLAG_FIELDS:
@@ -216,8 +216,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from contrastkit import distributed
-    from contrastkit.runs import SUMMARY_FILE
-    from contrastkit.train import TrainingDiverged, resume, train
+    from contrastkit.training.runs import SUMMARY_FILE
+    from contrastkit.training.trainer import TrainingDiverged, resume, train
 
     if args.quiet:
         logging.getLogger().setLevel(logging.WARNING)

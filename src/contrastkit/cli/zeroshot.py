@@ -48,9 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate the run zero-shot and print the report; return the exit code."""
     from contrastkit.data import build_dataset
-    from contrastkit.runs import load_run, read_config
-    from contrastkit.train import resolve_device
-    from contrastkit.zeroshot import (
+    from contrastkit.evaluation.zeroshot import (
         DEFAULT_TEMPLATES,
         check_labels,
         check_templates,
@@ -58,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         evaluate_zero_shot,
         format_confusion,
     )
+    from contrastkit.training.runs import load_run, read_config
+    from contrastkit.training.trainer import resolve_device
 
     labels = None
     if args.labels is not None:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from contrastkit.text import Tokenizer
+from contrastkit.models.text import Tokenizer
 
 # {a} is "a" or "an" for the word after it; {size} is small / medium-sized / large
 SHAPES_TEMPLATES: tuple[str, ...] = (

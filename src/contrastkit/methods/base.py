@@ -1,7 +1,7 @@
 """The contract every method follows.
 
 A method is an ``nn.Module`` made of a backbone f (input -> representation h), heads (h -> z) and
-a loss. It has no optimizer and no loop: the trainer (``contrastkit.train``) drives it.
+a loss. It has no optimizer and no loop: the trainer (``contrastkit.training.trainer``) drives it.
 
 Letters used in shapes: B batch size, V number of views, D embedding width.
 """

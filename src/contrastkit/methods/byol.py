@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastkit.heads import mlp
 from contrastkit.losses import negative_cosine
 from contrastkit.methods.base import Method
 from contrastkit.methods.views import unpack_pair
-from contrastkit.momentum import cosine_momentum, ema_update_, frozen_copy
+from contrastkit.models.heads import mlp
+from contrastkit.models.momentum import cosine_momentum, ema_update_, frozen_copy
 
 
 class BYOL(Method):

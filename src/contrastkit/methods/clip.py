@@ -1,7 +1,8 @@
 """CLIP (Radford et al. 2021, https://arxiv.org/abs/2103.00020): image-text contrastive learning.
 
 A batch of B (image, caption) pairs goes through two towers: the image tower (any contrastkit
-backbone) and the text tower (``contrastkit.text.TextEncoder``). Linear projections map both to a
+backbone) and the text tower (``contrastkit.models.text.TextEncoder``). Linear projections map both
+to a
 shared width E, both are L2-normalised, and the symmetric InfoNCE loss
 (``contrastkit.losses.clip_loss``) is applied to the B x B similarity matrix, whose diagonal holds
 the matching pairs. The temperature is learned: ``log_logit_scale`` starts at log(1/0.07) and the
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 from contrastkit.data.captions import caption_choices
 from contrastkit.losses import clip_loss
 from contrastkit.methods.base import Method
-from contrastkit.text import TextEncoder, Tokenizer
+from contrastkit.models.text import TextEncoder, Tokenizer
 
 
 class CLIP(Method):
@@ -121,7 +122,8 @@ class CLIP(Method):
         """Embed ``[images (B, C, H, W), token_ids (B, L)]`` -> ``[image (B, E), text (B, E)]``.
 
         The first half of ``training_step``; with ``loss_from_embeddings`` it lets gradient
-        caching (``contrastkit.gradcache``, ``--chunk-size``) embed a large batch in chunks.
+        caching (``contrastkit.training.gradcache``, ``--chunk-size``) embed a large batch in
+        chunks.
         """
         if len(views) != 2:
             raise ValueError(

@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastkit import distributed
-from contrastkit.heads import DINOHead
 from contrastkit.losses import dino_loss
 from contrastkit.methods.base import Method
-from contrastkit.momentum import cosine_momentum, ema_update_, frozen_copy
+from contrastkit.models.heads import DINOHead
+from contrastkit.models.momentum import cosine_momentum, ema_update_, frozen_copy
 
 logger = logging.getLogger(__name__)
 

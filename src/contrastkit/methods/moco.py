@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastkit import distributed
-from contrastkit.heads import mlp
 from contrastkit.losses import info_nce
 from contrastkit.methods.base import Method
 from contrastkit.methods.views import unpack_pair
-from contrastkit.momentum import cosine_momentum, ema_update_, frozen_copy
+from contrastkit.models.heads import mlp
+from contrastkit.models.momentum import cosine_momentum, ema_update_, frozen_copy
 
 
 class MoCo(Method):

@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from contrastkit.heads import ProjectionHead
 from contrastkit.losses import nt_xent
 from contrastkit.methods.base import Method
 from contrastkit.methods.views import unpack_pair
+from contrastkit.models.heads import ProjectionHead
 
 
 class SimCLR(Method):

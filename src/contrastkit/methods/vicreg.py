@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastkit.heads import mlp
 from contrastkit.losses import vicreg_terms
 from contrastkit.methods.base import Method
 from contrastkit.methods.views import unpack_pair
+from contrastkit.models.heads import mlp
 
 
 class VICReg(Method):

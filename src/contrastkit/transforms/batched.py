@@ -14,7 +14,8 @@ antialiasing.
 
 Randomness: every random choice of a view is one column of ``u``, a (B, NUM_DRAWS) tensor of
 uniform numbers in [0, 1). The trainer draws each sample's row from a generator seeded by
-(seed, epoch, sample index) (``contrastkit.batches``), so the views of a sample do not depend
+(seed, epoch, sample index) (``contrastkit.training.batches``), so the views of a sample do not
+depend
 on the batch it lands in, the number of processes or the device: resume stays exact. Called
 without ``u``, a transform draws it from the global RNG of the batch's device.
 

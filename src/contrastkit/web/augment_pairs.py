@@ -3,7 +3,8 @@
 Views are made by the SimCLR recipe of ``contrastkit.transforms`` (the one training uses) at
 ``VIEW_SIZE`` pixels so that people can see them, then shrunk to the encoder's input size, the
 size its training views had. A pair is a pure function of its seed: views come from
-``contrastkit.batches.ViewDataset``, which seeds torch's RNG per (seed, picture), so switching
+``contrastkit.training.batches.ViewDataset``, which seeds torch's RNG per (seed, picture), so
+switching
 encoders compares the very same two views.
 
 Letters used in shapes: B pairs, F feature width of h.
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastkit.batches import ViewDataset
+from contrastkit.training.batches import ViewDataset
 from contrastkit.transforms import build_view_fn
 from contrastkit.web.demo_images import DemoImages
 from contrastkit.web.encoder_cache import DemoEncoders

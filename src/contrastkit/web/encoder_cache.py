@@ -1,6 +1,7 @@
 """Panel 1's two encoders: one at random initialisation, one trained by contrastkit's own trainer.
 
-The trained encoder is SimCLR (``contrastkit.train.train``, the trainer every run uses) on the
+The trained encoder is SimCLR (``contrastkit.training.trainer.train``, the trainer every run uses)
+on the
 demo pictures (``demo_images.DemoImages``) with the SimCLR augmentations at ``INPUT_SIZE`` pixels.
 It trains once, in a child process so that the web server stays responsive and keeps its own
 random state, and is cached as an ordinary run folder under the user's cache folder:
@@ -27,8 +28,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from contrastkit.config import TrainConfig
-from contrastkit.runs import SUMMARY_FILE, build_method, load_run, read_metrics
+from contrastkit.training.config import TrainConfig
+from contrastkit.training.runs import SUMMARY_FILE, build_method, load_run, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def train_encoder(work_dir: Path) -> Path:
     Returns:
         The run folder.
     """
-    from contrastkit.train import train
+    from contrastkit.training.trainer import train
 
     work_dir = Path(work_dir)
     final = work_dir / "run"

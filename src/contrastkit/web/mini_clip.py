@@ -1,4 +1,4 @@
-"""Panel 3: one tiny 2-D CLIP (``contrastkit.clip2d.Clip2D``) per browser session.
+"""Panel 3: one tiny 2-D CLIP (``contrastkit.web.clip2d.Clip2D``) per browser session.
 
 Every session trains its own model, so concurrent users never share state. At most
 ``max_sessions`` live at once; creating one more evicts the least recently used, whose id then
@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from contrastkit.clip2d import IMAGE_SIZE, Clip2D
+from contrastkit.web.clip2d import IMAGE_SIZE, Clip2D
 from contrastkit.web.png import png_data_url
 from contrastkit.web.schemas import MAX_CLIP_STEPS as MAX_STEPS_PER_CALL
 

@@ -1,4 +1,4 @@
-// Panel 3: a tiny 2-D CLIP per browser session (contrastkit.clip2d on the server).
+// Panel 3: a tiny 2-D CLIP per browser session (contrastkit.web.clip2d on the server).
 import { $, api, drawGuides, fmt, showError, svgEl, toPx, unit } from "./common.js";
 
 const LABEL_COLORS = ["#7c3aed", "#ea580c", "#0891b2", "#65a30d", "#db2777"];

@@ -1,0 +1,274 @@
+"""Run folders: building a method from a config, reloading a saved run, evaluating it.
+
+A run folder holds ``config.json`` (the resolved ``TrainConfig``), ``metrics.jsonl`` (one JSON
+object per logged step and per epoch), ``checkpoint.pt``, ``summary.json`` and PNG plots.
+``load_run`` rebuilds the method from ``config.json`` and loads the checkpoint's weights without
+executing anything from the folder.
+
+Letters used in shapes: N samples, F feature width.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from contrastkit.checkpoint import atomic_write, load_checkpoint
+from contrastkit.data import build_dataset
+from contrastkit.evaluation import metrics as ev
+from contrastkit.methods import METHODS, Method
+from contrastkit.models.backbones import build_backbone
+from contrastkit.training import plots
+from contrastkit.training.batches import ViewDataset, collate_views, mix_seed
+from contrastkit.training.config import TrainConfig
+from contrastkit.transforms import build_view_fn
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "checkpoint.pt"
+SUMMARY_FILE = "summary.json"
+PLOT_FILES = ("loss.png", "embedding_map.png", "embedding_tsne.png", "similarity_hist.png")
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, SUMMARY_FILE, *PLOT_FILES)
+# views for alignment are drawn as if from this (never trained) epoch
+EVAL_VIEW_EPOCH = -1
+
+
+def build_method(config: TrainConfig) -> Method:
+    """Build the method of a resolved config with its initial weights (seeded by config.seed).
+
+    Raises:
+        ValueError: unknown backbone or an option the backbone or method does not take.
+    """
+    if config.input_shape is None:
+        raise ValueError("config.input_shape is unset: resolve the config against its data first")
+    shape = list(config.input_shape)
+    image = len(shape) == 3
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(mix_seed(config.seed, -2))  # init never depends on earlier RNG use
+        backbone = build_backbone(
+            config.backbone,
+            in_channels=shape[0] if image else 1,
+            image_size=shape[-1] if image else 1,
+            input_dim=math.prod(shape),
+            **config.backbone_options,
+        )
+        try:
+            return METHODS[config.method](backbone, **config.method_options)
+        except TypeError as err:
+            raise ValueError(f"method {config.method!r}: bad method_options ({err})") from err
+
+
+def check_out_dir(out: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Check that a run folder can be created at ``out``, changing nothing.
+
+    Raises:
+        ValueError: the folder exists and is not empty (without ``overwrite``), or it exists
+            but is not a run folder (``overwrite`` only replaces run folders).
+        OSError: the folder or its nearest existing parent is not a writable directory.
+    """
+    out = Path(out).expanduser()
+    if out.exists():
+        if not out.is_dir():
+            raise ValueError(f"--out {out} exists and is not a folder")
+        entries = list(out.iterdir())
+        if entries and not overwrite:
+            raise ValueError(
+                f"--out {out} already exists; pass --resume {out} to continue it or "
+                "--overwrite to start again"
+            )
+        if entries and not (out / CONFIG_FILE).exists():
+            raise ValueError(f"--overwrite refuses to empty {out}: it is not a contrastkit run")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out {out}: {parent} is not a writable folder")
+    return out
+
+
+def create_run_dir(out: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Create the run folder (after ``check_out_dir``); ``overwrite`` removes old run files only."""
+    out = check_out_dir(out, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    return out
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Write ``value`` as indented JSON, atomically."""
+    text = json.dumps(value, indent=2, sort_keys=False) + "\n"
+    atomic_write(path, lambda handle: handle.write(text), mode="w")
+
+
+def read_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """Read ``RUN_DIR/config.json``.
+
+    Raises:
+        ValueError: not a run folder, or the file is not a valid config.
+    """
+    path = Path(run_dir).expanduser() / CONFIG_FILE
+    if not Path(run_dir).expanduser().is_dir():
+        raise ValueError(f"{run_dir} is not a folder")
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ValueError(f"{run_dir} is not a contrastkit run (no {CONFIG_FILE})") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from err
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(values).__name__}")
+    values.setdefault("view_pipeline", "per_sample")  # what runs made before the field used
+    return TrainConfig.from_dict(values, source=str(path))
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """Return the records of ``metrics.jsonl`` (a torn last line, from a crash, is skipped)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
+    """Keep only the metrics records up to ``step`` (those a checkpoint at ``step`` has seen)."""
+    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= step]
+    text = "".join(json.dumps(r) + "\n" for r in kept)
+    atomic_write(Path(run_dir) / METRICS_FILE, lambda handle: handle.write(text), mode="w")
+
+
+def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> tuple[Method, TrainConfig]:
+    """Rebuild a trained method from a run folder: ``(method in eval mode, config)``.
+
+    Only ``config.json`` (JSON) and ``checkpoint.pt`` (tensors, loaded with weights_only) are
+    read; nothing in the folder can execute code.
+
+    Raises:
+        ValueError: not a run folder, or a missing, corrupted or foreign checkpoint.
+    """
+    config = read_config(run_dir)
+    state = load_checkpoint(Path(run_dir).expanduser() / CHECKPOINT_FILE)
+    method = build_method(config)
+    try:
+        method.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        raise ValueError(
+            f"not a contrastkit checkpoint: {run_dir}/{CHECKPOINT_FILE} does not match "
+            f"config.json ({str(err).splitlines()[0][:200]})"
+        ) from err
+    return method.to(device).eval(), config
+
+
+def _view_pairs(dataset, config: TrainConfig) -> tuple[Tensor, Tensor] | None:
+    """Return two reproducible views of every sample, (N, ...) each, or None without a recipe."""
+    try:
+        view_fn = build_view_fn("pair", dataset, **config.view_options)
+    except ValueError:
+        return None
+    views = ViewDataset(dataset, view_fn, config.seed, EVAL_VIEW_EPOCH)
+    first, second = collate_views([views[i][:2] for i in range(len(dataset))])
+    return first, second
+
+
+def _encode(encoder, x: Tensor, batch_size: int, device: str) -> Tensor:
+    return ev.embed_dataset(encoder, [(row, -1) for row in x], batch_size, device)[0]
+
+
+def _metrics(train_f, train_y, test_f, test_y, view_f) -> dict[str, float | None]:
+    labelled = bool((train_y >= 0).any()) and bool((test_y >= 0).any())
+    out: dict[str, float | None] = {"feature_dim": int(test_f.shape[1])}
+    if labelled:
+        sep = ev.separation(test_f, test_y)
+        out |= {
+            "knn": ev.knn_accuracy(train_f, train_y, test_f, test_y),
+            "linear_probe": ev.linear_probe_accuracy(train_f, train_y, test_f, test_y),
+            "same_similarity": sep["same"],
+            "different_similarity": sep["different"],
+            "separation_gap": sep["gap"],
+        }
+    out["alignment"] = ev.alignment(*view_f) if view_f is not None else None
+    out["uniformity"] = ev.uniformity(test_f)
+    out["effective_rank"] = ev.effective_rank(test_f)
+    return out
+
+
+def evaluate_run(
+    method: Method, config: TrainConfig, run_dir: str | os.PathLike, device: str = "cpu"
+) -> dict[str, Any]:
+    """Evaluate h of the trained method, of its random initialisation and of the raw input.
+
+    Embeds the training and held-out splits, computes kNN and linear-probe accuracy, separation
+    (same/different-label cosine and gap), alignment, uniformity and effective rank on the
+    held-out split, and draws the embedding map and similarity histograms into ``run_dir``.
+
+    Returns:
+        ``{"raw": {...}, "random_init": {...}, "trained": {...}, "eval_seconds": float}``.
+    """
+    start = time.perf_counter()
+    train_ds = build_dataset(config.data, train=True, seed=config.seed)
+    test_ds = build_dataset(config.data, train=False, seed=config.seed)
+    pairs = _view_pairs(test_ds, config)
+    encoders = {"raw": None, "random_init": build_method(config).to(device), "trained": method}
+    results: dict[str, Any] = {}
+    test_features: dict[str, Tensor] = {}
+    for name, encoder in encoders.items():
+        if encoder is None:
+            train_f, train_y = ev.raw_features(train_ds)
+            test_f, test_y = ev.raw_features(test_ds)
+            view_f = None if pairs is None else tuple(p.flatten(1) for p in pairs)
+        else:
+            bs = config.eval_batch_size
+            train_f, train_y = ev.embed_dataset(encoder, train_ds, bs, device)
+            test_f, test_y = ev.embed_dataset(encoder, test_ds, bs, device)
+            view_f = (
+                None if pairs is None else tuple(_encode(encoder, p, bs, device) for p in pairs)
+            )
+        results[name] = _metrics(train_f, train_y, test_f, test_y, view_f)
+        test_features[name] = test_f
+    if bool((test_y >= 0).any()):
+        panels = {"raw input": test_features["raw"], "random init": test_features["random_init"]}
+        panels["trained"] = test_features["trained"]
+        class_names = getattr(test_ds, "class_names", None)
+        run_dir = Path(run_dir)
+        plots.plot_embedding_maps(panels, test_y, run_dir / "embedding_map.png", class_names)
+        if config.tsne:
+            plots.plot_embedding_maps(
+                panels, test_y, run_dir / "embedding_tsne.png", class_names, method="tsne"
+            )
+        plots.plot_similarity_histograms(panels, test_y, run_dir / "similarity_hist.png")
+    results["eval_seconds"] = time.perf_counter() - start
+    return results
+
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "METRICS_FILE",
+    "SUMMARY_FILE",
+    "build_method",
+    "check_out_dir",
+    "create_run_dir",
+    "evaluate_run",
+    "load_run",
+    "read_config",
+    "read_metrics",
+    "truncate_metrics",
+    "write_json",
+]

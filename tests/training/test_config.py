@@ -1,0 +1,99 @@
+from pathlib import Path
+
+import pytest
+
+from contrastkit.data import build_dataset
+from contrastkit.methods import METHODS
+from contrastkit.training.config import TrainConfig, check_config, load_toml, resolve_config
+from contrastkit.training.runs import build_method
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+
+
+def test_toy_defaults_are_the_classic_experiment():
+    config = resolve_config(TrainConfig(data="toy", out="x"), build_dataset("toy"))
+    assert (config.steps, config.epochs, config.batch_size) == (100, None, 16)
+    assert config.backbone == "mlp"
+    assert config.backbone_options == {"hidden_dims": [8], "final_relu": True}
+    assert config.method_options["out_dim"] == 4 and config.input_shape == [2]
+
+
+def test_explicit_values_beat_dataset_defaults():
+    given = TrainConfig(
+        data="toy", epochs=3, temperature=0.2, backbone_options={"hidden_dims": [4]}, out="x"
+    )
+    config = resolve_config(given, build_dataset("toy"))
+    assert config.steps is None and config.epochs == 3
+    assert config.method_options["temperature"] == 0.2
+    assert config.backbone_options == {"hidden_dims": [4], "final_relu": True}
+    assert TrainConfig.from_dict(config.to_dict()) == config  # JSON round trip
+
+
+def test_resolved_digits_config_and_default_out():
+    config = resolve_config(TrainConfig(), build_dataset("digits"))
+    assert config.backbone == "cnn" and config.input_shape == [1, 8, 8]
+    assert config.out.startswith("runs/simclr-digits-")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("method", "simclrr", "unknown method 'simclrr'; expected one of: .*simclr"),
+        ("epochs", 0, "epochs must be a positive integer"),
+        ("steps", -3, "steps must be a positive integer"),
+        ("lr", 0.0, "lr must be a positive number"),
+        ("lr", float("nan"), "lr must be a positive number"),
+        ("temperature", -0.1, "temperature must be a positive number"),
+        ("batch_size", 1, "batch_size must be at least 2"),
+        ("optimizer", "adam", "unknown optimizer 'adam'; expected one of: adamw, sgd, lars"),
+        ("device", "tpu", "device must be"),
+        ("weight_decay", -1.0, "weight_decay must be >= 0"),
+    ],
+)
+def test_bad_values_name_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        check_config(TrainConfig(**{field: value}))
+
+
+def test_unknown_method_option_lists_the_accepted_ones():
+    with pytest.raises(ValueError, match="has no option.*'widthh'.*accepts: .*hidden_dim"):
+        resolve_config(TrainConfig(method_options={"widthh": 3}), build_dataset("toy"))
+
+
+def test_toml_recipe(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('data = "toy"\nsteps = 5\n[backbone_options]\nhidden_dims = [4]\n')
+    assert load_toml(path) == {"data": "toy", "steps": 5, "backbone_options": {"hidden_dims": [4]}}
+    path.write_text("stepz = 5\n")
+    with pytest.raises(ValueError, match="unknown key.*stepz"):
+        load_toml(path)
+    path.write_text("steps = = 5\n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_toml(path)
+    with pytest.raises(ValueError, match="no such file"):
+        load_toml(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("method", "data", "pipeline"),
+    [
+        ("simclr", "shapes", "batched"),
+        ("byol", "shapes", "batched"),
+        ("dino", "digits", "batched"),  # multi-crop exists batched at any size
+        ("simclr", "digits", "per_sample"),  # the small-image recipe is per sample
+        ("clip", "shapes", "per_sample"),
+        ("simclr", "toy", "per_sample"),
+    ],
+)
+def test_auto_view_pipeline_resolves_to_the_one_used(method, data, pipeline):
+    config = resolve_config(TrainConfig(method=method, data=data, out="x"), build_dataset(data))
+    assert config.view_pipeline == pipeline
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
+def test_every_recipe_in_configs_builds_its_method(recipe):
+    config = TrainConfig.from_dict(load_toml(recipe), source=str(recipe))
+    check_config(config)
+    method = build_method(resolve_config(config, build_dataset(config.data)))
+    assert type(method) is METHODS[config.method]
+    assert recipe.stem == "toy" or recipe.stem.split("-")[0] == config.method  # name says it
