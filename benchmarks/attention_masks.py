@@ -53,12 +53,11 @@ from contrastkit.evaluation.attention import (
     save_attention_figure,
     upsample_maps,
 )
-from contrastkit.training.batches import batch_indices, epoch_batches, steps_per_epoch
+from contrastkit.training.batches import step_batches
 from contrastkit.training.config import TrainConfig, load_toml
-from contrastkit.training.optim import build_optimizer, build_scheduler
 from contrastkit.training.runs import SUMMARY_FILE, build_method, load_run
-from contrastkit.training.trainer import resolve_device, train
-from contrastkit.transforms import build_batched_view_fn, build_view_fn
+from contrastkit.training.state import RunLength, TrainingState
+from contrastkit.training.trainer import resolve_device, train, view_fn_of
 
 ROOT = Path(__file__).resolve().parents[1]
 KEEP_MASS = 0.6
@@ -82,55 +81,40 @@ class Supervised(nn.Module):
 def train_supervised(config: TrainConfig, backbone: nn.Module) -> tuple[Supervised, float, int]:
     """Train ``backbone`` with labels on the DINO run's global crops; same optimiser and steps.
 
+    The trainer's own pieces: its batches (``step_batches``), its optimizer, learning-rate
+    schedule and AMP (``TrainingState``), with cross-entropy in place of the method's loss.
+
     Returns:
         (the trained classifier in eval mode, seconds, steps).
     """
     dataset = build_dataset(config.data, train=True, seed=config.seed)
     options = {**config.view_options, "n_local": 0}  # DINO's two global crops, same recipe
-    build = build_batched_view_fn if config.view_pipeline == "batched" else build_view_fn
-    view_fn = build("multicrop", dataset, **options)
+    view_fn = view_fn_of(dataclasses.replace(config, view_options=options), "multicrop", dataset)
     device = resolve_device(config.device)
-    model = Supervised(backbone, int(dataset.labels.max()) + 1).to(device)
-    per_epoch = steps_per_epoch(len(dataset), config.batch_size)
-    total = config.steps or config.epochs * per_epoch
-    warmup = (
-        config.warmup_steps
-        if config.warmup_steps is not None
-        else round(config.warmup_epochs * per_epoch)
+    model = Supervised(backbone, int(dataset.labels.max()) + 1).to(device).train()
+    length = RunLength.of(config, len(dataset))
+    state = TrainingState(model, config, length, device)
+    batches = step_batches(
+        dataset,
+        view_fn,
+        seed=config.seed,
+        start_step=0,
+        total_steps=length.total,
+        batch_size=config.batch_size,
+        num_workers=config.num_workers,
+        device=device,
     )
-    optimizer = build_optimizer(
-        model, config.optimizer, config.lr, config.weight_decay, config.momentum
-    )
-    scheduler = build_scheduler(optimizer, total, warmup, config.schedule, config.min_lr_ratio)
-    model.train()
-    step, start = 0, time.perf_counter()
-    while step < total:
-        epoch = step // per_epoch
-        order = batch_indices(config.seed, epoch, len(dataset), config.batch_size)
-        batches = epoch_batches(
-            dataset,
-            view_fn,
-            seed=config.seed,
-            epoch=epoch,
-            batch_size=config.batch_size,
-            num_workers=config.num_workers,
-            device=device,
-        )
-        for indices, views in zip(order, batches, strict=True):
-            y = dataset.labels[indices].repeat(len(views)).to(device)  # (2B,)
-            logits = model(torch.cat(views))  # (2B, classes)
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip_grad is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            if step >= total:
-                break
+    start = time.perf_counter()
+    for batch in batches:
+        y = dataset.labels[batch.indices].repeat(len(batch.views)).to(device)  # (2B,)
+        state.optimizer.zero_grad(set_to_none=True)
+        with state.autocast():
+            loss = F.cross_entropy(model(torch.cat(batch.views)), y)  # logits (2B, classes)
+        state.backward(loss)
+        state.optimizer_step(config.clip_grad)
+        state.step += 1
     seconds = time.perf_counter() - start
-    return model.cpu().eval(), seconds, total
+    return model.cpu().eval(), seconds, length.total
 
 
 @torch.no_grad()

@@ -111,14 +111,15 @@ def evaluate(encoder, train_ds, test_ds) -> dict[str, float]:
 def benchmark(data: str, methods, steps: int, batch_size: int, folder: Path) -> list[dict]:
     """Train and evaluate every method on ``data``; return one row per method plus baselines."""
     from contrastkit.data import build_dataset
-    from contrastkit.training.config import TrainConfig, resolve_config
-    from contrastkit.training.runs import build_method, load_run
+    from contrastkit.training.runs import load_run
+    from contrastkit.training.trainer import TrainConfig, prepare
 
     train_ds = build_dataset(data, train=True, seed=0)
     test_ds = build_dataset(data, train=False, seed=0)
     rows = [{"data": data, "method": "raw pixels", **evaluate(None, train_ds, test_ds)}]
     values = run_config("simclr", data, steps, batch_size, folder / "init")
-    init = build_method(resolve_config(TrainConfig.from_dict(values), train_ds)).eval()
+    _, _, init, _ = prepare(TrainConfig.from_dict(values))  # the weights every run starts from
+    init.eval()
     rows.append({"data": data, "method": "random init", **evaluate(init, train_ds, test_ds)})
     for method in methods:
         values = run_config(method, data, steps, batch_size, folder / f"{method}-{data}")

@@ -30,7 +30,7 @@ MODULES = {module_name(p): p for p in SRC.rglob("*.py")}
 
 
 def imported_modules(name: str) -> set[str]:
-    """Return the contrastkit modules ``name`` imports (``from pkg import mod`` names ``pkg.mod``)."""
+    """Return the contrastkit modules ``name`` imports (``from pkg import mod`` is ``pkg.mod``)."""
     path = MODULES[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()

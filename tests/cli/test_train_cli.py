@@ -164,3 +164,51 @@ def test_help_documents_every_flag_with_its_default(capsys):
     for flag in ("--lr", "--temperature", "--seed", "--device", "--out"):
         assert flag in text
     assert text.count("(default:") >= 12
+
+
+def test_help_defaults_come_from_the_dataset_tables(capsys, monkeypatch):
+    from contrastkit.training import config
+
+    monkeypatch.setitem(config.DATA_DEFAULTS["toy"], "batch_size", 24)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 256; toy 24)" in text  # --batch-size: global, then toy's
+    assert "(default: 40 on digits; otherwise 100)" in text  # --epochs
+    assert "(default: none; toy 100)" in text  # --steps
+
+
+def test_flags_beat_the_recipe_and_one_half_of_a_setting_drops_the_other(tmp_path):
+    from contrastkit.cli import build_parser
+    from contrastkit.cli.train import build_config
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('data = "toy"\nsteps = 5\nwarmup_steps = 2\nlr = 0.1\n')
+    argv = ["train", "--config", str(recipe), "--epochs", "3", "--warmup-epochs", "1"]
+    config = build_config(build_parser().parse_args([*argv, "--no-eval", "--set", "a=1"]))
+    assert (config.epochs, config.steps, config.warmup_epochs, config.warmup_steps) == (
+        3,
+        None,
+        1,
+        None,
+    )
+    assert config.lr == 0.1 and config.eval is False and config.method_options == {"a": 1}
+    config = build_config(build_parser().parse_args([*argv, "--steps", "7", "--quiet"]))
+    assert (config.epochs, config.steps, config.progress) == (3, 7, False)
+
+
+def test_resume_passes_only_the_settings_that_do_not_change_the_result(monkeypatch, capsys):
+    from contrastkit.training import trainer
+
+    calls = []
+
+    def resume(run_dir, **overrides):
+        calls.append((run_dir, overrides))
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(trainer, "resume", resume)
+    argv = ["train", "--resume", "r", "--num-workers", "2", "--no-eval", "--device", "cpu"]
+    assert "stop here" in _one_line_error(capsys, argv)
+    assert calls == [("r", {"device": "cpu", "num_workers": 2, "eval": False})]
+    line = _one_line_error(capsys, ["train", "--resume", "r", "--seed", "1", "--set", "a=1"])
+    assert line.endswith("drop --seed --set")

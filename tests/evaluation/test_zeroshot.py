@@ -186,12 +186,12 @@ def train_tiny_clip(steps: int = 300, batch_size: int = 128):
     step, epoch = 0, 0
     while step < steps:
         for views in epoch_batches(data, view_fn, seed=0, epoch=epoch, batch_size=batch_size):
-            loss = model.training_step(views)["loss"]
+            out = model.training_step(views)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            out["loss"].backward()
             optimizer.step()
             scheduler.step()
-            model.after_step(step, steps)
+            model.after_step(step, steps, out)
             step += 1
             if step == steps:
                 break

@@ -39,7 +39,7 @@ def test_target_follows_the_ema_formula(step):
             p.add_(0.5)
         method.backbone(torch.rand(8, 3, 16, 16))  # move BatchNorm statistics
     before = snapshot(method.target_backbone)
-    method.after_step(step, 100)
+    method.after_step(step, 100, {})
     m = cosine_momentum(step, 100, 0.996)
     assert m == pytest.approx({0: 0.996, 50: 0.998, 100: 1.0}[step])
     online = dict(method.backbone.named_parameters())

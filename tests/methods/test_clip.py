@@ -60,12 +60,12 @@ def test_clamp_holds_the_scale_at_100():
     model = tiny_clip()
     with torch.no_grad():
         model.log_logit_scale.fill_(math.log(1000.0))
-    model.after_step(0, 10)
+    model.after_step(0, 10, {})
     assert model.logit_scale.item() <= 100.0 + 1e-4
     assert model.log_logit_scale.item() == pytest.approx(math.log(100.0))
     with torch.no_grad():  # below the clamp nothing changes
         model.log_logit_scale.fill_(math.log(20.0))
-    model.after_step(1, 10)
+    model.after_step(1, 10, {})
     assert model.logit_scale.item() == pytest.approx(20.0, rel=1e-6)
 
 
@@ -132,9 +132,10 @@ def test_state_dict_and_config_round_trip_gives_identical_embeddings(tmp_path):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     for step in range(3):
         optimizer.zero_grad()
-        model.training_step(views(model))["loss"].backward()
+        out = model.training_step(views(model))
+        out["loss"].backward()
         optimizer.step()
-        model.after_step(step, 3)
+        model.after_step(step, 3, out)
     options = {
         "vocab": model.tokenizer.words,
         "context_length": model.tokenizer.context_length,

@@ -37,7 +37,7 @@ def test_dino_step_trains_student_not_teacher():
     assert all(p.grad is None and not p.requires_grad for p in frozen)
     assert not {id(p) for p in frozen} & trainable_ids(method)
     online = dict(method.backbone.named_parameters())
-    method.after_step(0, 20)
+    method.after_step(0, 20, out)
     m = cosine_momentum(0, 20, 0.996)
     for name, p in method.teacher_backbone.named_parameters():
         torch.testing.assert_close(p, m * teacher[name] + (1 - m) * online[name])
@@ -64,12 +64,26 @@ def test_center_moves_as_an_ema_of_the_teacher_mean():
         method.center.uniform_(-1, 1)
     center = method.center.clone()
     views = _multicrop()
-    method.training_step(views)
+    out = method.training_step(views)
     with torch.no_grad():
         teacher = method.teacher_head(method.teacher_backbone(torch.cat(views[:2])))
-    method.after_step(0, 20)
+    method.after_step(0, 20, out)
     expected = center * 0.9 + teacher.mean(0) * 0.1
     torch.testing.assert_close(method.center, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_second_training_step_updates_the_center_once_from_its_own_outputs():
+    method = _dino()
+    method.setup(total_steps=20, steps_per_epoch=5)
+    center = method.center.clone()
+    method.training_step(_multicrop(seed=3))  # e.g. a validation pass: no state is kept
+    torch.testing.assert_close(method.center, center)
+    out = method.training_step(_multicrop(seed=4))
+    method.after_step(0, 20, out)
+    expected = center * 0.9 + out["state/center"] * 0.1
+    torch.testing.assert_close(method.center, expected)
+    method.after_step(1, 20, {})  # no outputs of a step: the teacher moves, the center stays
+    torch.testing.assert_close(method.center, expected)
 
 
 def test_teacher_temperature_warms_up_linearly_over_epochs():
@@ -81,7 +95,7 @@ def test_teacher_temperature_warms_up_linearly_over_epochs():
     assert method.teacher_temperature(99) == pytest.approx(0.07)
     # the logged value follows the steps taken
     for step in range(10):
-        method.after_step(step, 100)
+        method.after_step(step, 100, {})
     out = method.training_step(_multicrop())
     assert float(out["teacher_temp"]) == pytest.approx(0.055)
 
@@ -94,12 +108,12 @@ def test_last_layer_is_frozen_during_the_first_epoch():
     assert trainable_last
     for step in range(4):
         before = [p.detach().clone() for p in trainable_last]
-        optimizer_step(method, _multicrop(seed=step), step=step)
+        out = optimizer_step(method, _multicrop(seed=step), step=step)
         moved = any(not torch.equal(b, p) for b, p in zip(before, trainable_last, strict=True))
         frozen = step < 3
         assert moved != frozen, f"step {step}"
         assert all((p.grad is None) == frozen for p in trainable_last)
-        method.after_step(step, 20)
+        method.after_step(step, 20, out)
 
 
 def test_dino_defaults_are_the_papers():

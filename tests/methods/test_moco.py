@@ -28,7 +28,7 @@ def test_moco_step_trains_query_side_only():
     assert not {id(p) for p in keys} & trainable_ids(method)
     # after_step moves it by EMA: k <- 0.999 k + 0.001 q
     online_now = dict(method.backbone.named_parameters())
-    method.after_step(0, 10)
+    method.after_step(0, 10, out)
     for name, p in method.key_backbone.named_parameters():
         expected = 0.999 * key_bb[name] + 0.001 * online_now[name]
         torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
@@ -52,9 +52,9 @@ def test_queue_enqueues_in_order_and_wraps():
     enqueued = []
     for step in range(5):
         views = random_views(seed=step)
-        method.training_step(views)
-        enqueued.append(method._pending_keys[0].clone())
-        method.after_step(step, 10)
+        out = method.training_step(views)
+        enqueued.append(out["state/keys"].clone())
+        method.after_step(step, 10, out)
         assert int(method.queue_ptr) == (step + 1) * 8 % 32
     # steps 1-3 fill slots 8..31 in order; step 4 wrapped around over step 0's slots
     torch.testing.assert_close(method.queue[0:8], enqueued[4])
@@ -62,15 +62,24 @@ def test_queue_enqueues_in_order_and_wraps():
         torch.testing.assert_close(method.queue[step * 8 : step * 8 + 8], enqueued[step])
     assert not torch.equal(method.queue, initial)
     assert torch.allclose(method.queue.norm(dim=1), torch.ones(32))
-    assert not method._pending_keys
 
 
 def test_symmetric_moco_enqueues_both_views():
     method = _moco(symmetric=True)
-    method.training_step(random_views())
-    assert sum(k.shape[0] for k in method._pending_keys) == 16
-    method.after_step(0, 10)
+    out = method.training_step(random_views())
+    assert out["state/keys"].shape == (16, 8)
+    method.after_step(0, 10, out)
     assert int(method.queue_ptr) == 16
+
+
+def test_a_second_training_step_enqueues_nothing_until_after_step():
+    method = _moco()
+    method.training_step(random_views(seed=7))  # e.g. a validation pass: no state is kept
+    out = method.training_step(random_views(seed=8))
+    assert int(method.queue_ptr) == 0
+    method.after_step(0, 10, out)
+    assert int(method.queue_ptr) == 8  # one batch of keys, enqueued once
+    torch.testing.assert_close(method.queue[:8], out["state/keys"])
 
 
 @pytest.mark.parametrize(
@@ -112,7 +121,7 @@ def test_mocov3_step_and_cosine_momentum():
     assert not changed(key_bb, method.key_backbone)
     assert all(p.grad is None for p in method.key_backbone.parameters())
     online = dict(method.backbone.named_parameters())
-    method.after_step(4, 10)
+    method.after_step(4, 10, out)
     m = cosine_momentum(4, 10, 0.99)
     for name, p in method.key_backbone.named_parameters():
         torch.testing.assert_close(p, m * key_bb[name] + (1 - m) * online[name])

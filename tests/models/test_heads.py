@@ -1,4 +1,4 @@
-"""Heads: shapes, structure, paper-default parameter counts, DINO's normalised last layer."""
+"""Heads: the builders, shapes, paper-default parameter counts, DINO's normalised last layer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from contrastkit.models.heads import DINOHead, PredictionHead, ProjectionHead, barlow_projector, mlp
+from contrastkit.models.heads import DINOHead, ProjectionHead, mlp, mlp_head
 
 
 def count(module: nn.Module, trainable_only: bool = False) -> int:
@@ -42,25 +42,32 @@ def test_mlp_rejects_bad_dims(dims):
 def test_projection_and_prediction_heads():
     assert ProjectionHead(32, 64, 16)(torch.randn(4, 32)).shape == (4, 16)
     assert ProjectionHead(32, 64, 16, num_layers=3)(torch.randn(4, 32)).shape == (4, 16)
-    assert PredictionHead(16, 8, 16)(torch.randn(4, 16)).shape == (4, 16)
+    assert mlp_head(16, 8, 16)(torch.randn(4, 16)).shape == (4, 16)  # a predictor
     with pytest.raises(ValueError, match="num_layers must be an int >= 1"):
         ProjectionHead(32, num_layers=0)
+    with pytest.raises(ValueError, match="num_layers must be an int >= 1"):
+        mlp_head(32, 8, 4, num_layers=2.0)
 
 
 def test_default_parameter_counts(skip_init):
     # paper sizes. SimCLR on ResNet-50: 2048 -> 2048 (no bias, BN) -> 128
     assert count(ProjectionHead(2048)) == 2048 * 2048 + 2 * 2048 + 2048 * 128 + 128
     # BYOL predictor: 256 -> 4096 (BN) -> 256
-    assert count(PredictionHead()) == 256 * 4096 + 2 * 4096 + 4096 * 256 + 256
+    assert count(mlp_head(256, 4096, 256)) == 256 * 4096 + 2 * 4096 + 4096 * 256 + 256
     # Barlow Twins / VICReg projector on ResNet-50: 2048 -> 8192 -> 8192 -> 8192
     expected = 2048 * 8192 + 2 * 8192 + 8192 * 8192 + 2 * 8192 + 8192 * 8192
-    assert count(barlow_projector(2048)) == expected
+    assert count(mlp_head(2048, 8192, 8192, num_layers=3, last_bias=False)) == expected
 
 
-def test_barlow_projector_shape():
-    net = barlow_projector(12, dims=(16, 16, 8))
+def test_mlp_head_builds_the_dims_list_of_its_layers():
+    net = mlp_head(12, 16, 8, num_layers=3, last_bias=False)  # Barlow Twins / VICReg
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(12, 16), (16, 16), (16, 8)]
     assert net(torch.randn(3, 12)).shape == (3, 8)
     assert net[-1].bias is None
+    assert [type(m) for m in mlp_head(12, 16, 8, num_layers=1)] == [nn.Linear]
+    ending = mlp_head(12, 16, 8, last_batch_norm=True)  # SimSiam / MoCo v3
+    assert isinstance(ending[-1], nn.BatchNorm1d) and not ending[-1].affine
 
 
 def test_dino_head_default_parameter_count(skip_init):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from contrastkit.models.momentum import cosine_momentum, ema_update_, frozen_copy
+from contrastkit.models.momentum import EMASchedule, cosine_momentum, ema_update_, frozen_copy
 
 
 def _net() -> nn.Module:
@@ -97,3 +97,29 @@ def test_cosine_momentum_custom_final():
 def test_cosine_momentum_rejects_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         cosine_momentum(*args)
+
+
+def test_ema_schedule_is_the_cosine_schedule_and_updates_every_pair():
+    schedule = EMASchedule(0.9)
+    assert schedule.at(0, 10) == pytest.approx(0.9)
+    assert schedule.at(5, 10) == cosine_momentum(5, 10, 0.9)
+    assert schedule.at(3, 0) == cosine_momentum(3, 1, 0.9)  # unknown length: at least 1 step
+    assert EMASchedule(0.99, 0.99).at(7, 10) == 0.99  # final == base: constant (MoCo v2)
+    online, other = _net(), _net()
+    targets = [frozen_copy(other), frozen_copy(other)]
+    with torch.no_grad():
+        for p in online.parameters():
+            p.add_(1.0)
+    momentum = schedule.update_([(t, online) for t in targets], 5, 10)
+    assert momentum == schedule.at(5, 10)
+    for target in targets:
+        for name, p in target.named_parameters():
+            expected = momentum * dict(other.named_parameters())[name]
+            expected = expected + (1 - momentum) * dict(online.named_parameters())[name]
+            torch.testing.assert_close(p, expected)
+
+
+@pytest.mark.parametrize(("base", "final", "match"), [(1.5, 1.0, "base"), (0.9, -0.1, "final")])
+def test_ema_schedule_rejects_momenta_outside_0_1(base, final, match):
+    with pytest.raises(ValueError, match=f"{match} momentum must be in"):
+        EMASchedule(base, final)

@@ -8,6 +8,7 @@ from contrastkit.training.batches import (
     epoch_batches,
     epoch_order,
     mix_seed,
+    step_batches,
     steps_per_epoch,
 )
 from contrastkit.transforms import build_batched_view_fn, build_view_fn
@@ -108,3 +109,20 @@ def test_batched_draws_fix_every_choice_and_leave_the_global_rng_alone():
 def test_batched_views_bad_input(recipe, data, options, message):
     with pytest.raises(ValueError, match=message):
         build_batched_view_fn(recipe, build_dataset(data), **options)
+
+
+def test_step_batches_run_across_epochs_and_resume_at_any_step():
+    ds = build_dataset("toy")  # 100 points: 6 batches of 16 per epoch
+    fn = build_view_fn("pair", ds)
+    common = {"seed": 0, "total_steps": 14, "batch_size": 16}
+    every = list(step_batches(ds, fn, start_step=0, **common))
+    assert [b.step for b in every] == list(range(14))
+    assert [b.epoch for b in every] == [0] * 6 + [1] * 6 + [2] * 2
+    assert every[7].indices == batch_indices(0, 1, 100, 16)[1]
+    first_of_epoch_1 = next(iter(epoch_batches(ds, fn, seed=0, epoch=1, batch_size=16)))
+    assert all(torch.equal(a, b) for a, b in zip(every[6].views, first_of_epoch_1, strict=True))
+    resumed = list(step_batches(ds, fn, start_step=9, **common))
+    assert [b.step for b in resumed] == list(range(9, 14))
+    for a, b in zip(resumed, every[9:], strict=True):
+        assert a.indices == b.indices
+        assert all(torch.equal(u, v) for u, v in zip(a.views, b.views, strict=True))

@@ -1,13 +1,22 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from contrastkit.data import build_dataset
 from contrastkit.methods import METHODS
-from contrastkit.training.config import TrainConfig, check_config, load_toml, resolve_config
+from contrastkit.training.config import (
+    TrainConfig,
+    check_config,
+    load_toml,
+    resumable_fields,
+    settings,
+)
+from contrastkit.training.resolve import resolve_config
 from contrastkit.training.runs import build_method
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+RECIPES = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
 
 
 def test_toy_defaults_are_the_classic_experiment():
@@ -48,6 +57,11 @@ def test_resolved_digits_config_and_default_out():
         ("optimizer", "adam", "unknown optimizer 'adam'; expected one of: adamw, sgd, lars"),
         ("device", "tpu", "device must be"),
         ("weight_decay", -1.0, "weight_decay must be >= 0"),
+        ("num_workers", -1, "num_workers must be >= 0, got -1"),
+        ("schedule", "linear", "unknown schedule 'linear'; expected one of: cosine, constant"),
+        ("amp", "fp8", "unknown amp 'fp8'; expected one of: auto, off, bf16, fp16"),
+        ("view_options", [], "view_options must be a table/dict"),
+        ("chunk_size", 1.5, "chunk_size must be a positive integer"),
     ],
 )
 def test_bad_values_name_the_field(field, value, message):
@@ -97,3 +111,21 @@ def test_every_recipe_in_configs_builds_its_method(recipe):
     method = build_method(resolve_config(config, build_dataset(config.data)))
     assert type(method) is METHODS[config.method]
     assert recipe.stem == "toy" or recipe.stem.split("-")[0] == config.method  # name says it
+
+
+def test_every_field_is_declared_once_with_its_help():
+    declared = settings()
+    assert list(declared) == [f for f in TrainConfig.__dataclass_fields__]
+    assert all(spec.help for spec in declared.values())
+    assert resumable_fields() == {"eval", "progress", "tsne", "num_workers", "eval_batch_size"}
+    flags = {name for name, spec in declared.items() if spec.flag is not None}
+    assert {"method", "data", "lr", "eval", "progress", "sync_bn"} <= flags
+    assert not flags & {"method_options", "input_shape", "warmup_steps"}  # --set, data, recipes
+
+
+def test_the_config_module_does_not_import_torch():
+    code = (
+        "import sys; import contrastkit.training.config, contrastkit.cli; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -28,6 +28,8 @@ def reference_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tenso
 class ToyContrastive(Method):
     """A two-view contrastive method with the gradient-caching interface."""
 
+    supports_gradient_cache = True
+
     def __init__(self, *, dropout: float = 0.0, batch_norm: bool = False) -> None:
         layers = [nn.Linear(6, 16)]
         layers += [nn.BatchNorm1d(16)] if batch_norm else []
@@ -190,6 +192,19 @@ def test_supports_gradient_cache() -> None:
     assert supports_gradient_cache(ToyContrastive())
     backbone = nn.Linear(6, 8)
     assert not supports_gradient_cache(NoInterface(backbone))
+    assert supports_gradient_cache(ToyContrastive) and not supports_gradient_cache(NoInterface)
+
+
+def test_cached_step_returns_the_state_entries_for_after_step() -> None:
+    class WithState(ToyContrastive):
+        def loss_from_embeddings(self, zs: list[Tensor]) -> dict[str, Tensor]:
+            return {**super().loss_from_embeddings(zs), "state/rows": zs[1].sum(1)}
+
+    method, views = WithState(), make_views(6)
+    out = cached_step(method, views, 4)
+    expected = method.training_step(views)["state/rows"]
+    torch.testing.assert_close(out["state/rows"], expected.detach())
+    assert not out["state/rows"].requires_grad
 
 
 @pytest.mark.parametrize("chunk_size", [0, -4, 2.5, True, None])

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import torch
 from PIL import Image
 
@@ -41,3 +44,28 @@ def test_figures_are_written_as_png(tmp_path):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.size[0] > 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hist.png", "loss.png", "map.png"]
+
+
+def test_figures_leave_the_matplotlib_backend_alone(tmp_path):
+    # a fresh interpreter, so that no earlier test has imported pyplot or picked a backend
+    script = f"""
+import sys
+import matplotlib
+matplotlib.use("svg")  # a notebook user's choice, which contrastkit must keep
+import torch
+import contrastkit
+from contrastkit.training import plots
+from contrastkit.evaluation import attention
+plots.plot_loss([{{"event": "step", "step": 1, "loss": 1.0}}], {str(tmp_path / "loss.png")!r})
+attention.save_attention_figure(
+    {str(tmp_path / "attention.png")!r}, torch.rand(1, 3, 8, 8), torch.rand(1, 2, 2, 2)
+)
+assert "matplotlib.pyplot" not in sys.modules, "contrastkit imported pyplot"
+print(matplotlib.get_backend())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "svg"
+    assert (tmp_path / "loss.png").is_file() and (tmp_path / "attention.png").is_file()

@@ -78,8 +78,8 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch
     assert reference.joinpath("config.json").read_text().count('"batched"') == bool(data)
     original = SimCLR.after_step
 
-    def crash_at_step_ten(self, step, total):
-        original(self, step, total)
+    def crash_at_step_ten(self, step, total, outputs):
+        original(self, step, total, outputs)
         if step == 9:  # the 10th step; the last checkpoint holds step 8
             raise KeyboardInterrupt
 
@@ -127,7 +127,9 @@ def test_hooks_are_called_in_order(tmp_path, monkeypatch):
         SimCLR, "before_optimizer_step", lambda self, step: calls.append(("before", step))
     )
     monkeypatch.setattr(
-        SimCLR, "after_step", lambda self, step, total: calls.append(("after", step, total))
+        SimCLR,
+        "after_step",
+        lambda self, step, total, outputs: calls.append(("after", step, total)),
     )
     train(tiny(tmp_path, steps=3))
     assert calls == [
@@ -139,6 +141,35 @@ def test_hooks_are_called_in_order(tmp_path, monkeypatch):
         ("before", 2),
         ("after", 2, 3),
     ]
+
+
+def test_after_step_gets_the_step_outputs_and_state_entries_are_not_logged(tmp_path, monkeypatch):
+    original = SimCLR.training_step
+    seen = []
+
+    def with_state(self, views):
+        out = original(self, views)
+        return {**out, "state/keys": out["embedding"], "state/scalar": out["loss"].detach()}
+
+    def after_step(self, step, total, outputs):
+        seen.append((step, sorted(outputs), float(outputs["loss"].detach())))
+
+    monkeypatch.setattr(SimCLR, "training_step", with_state)
+    monkeypatch.setattr(SimCLR, "after_step", after_step)
+    records = read_metrics(train(tiny(tmp_path, steps=3)))
+    steps = [r for r in records if r["event"] == "step"]
+    assert [s for s, _, _ in seen] == [0, 1, 2]
+    assert {"loss", "embedding", "state/keys", "state/scalar"} <= set(seen[0][1])
+    assert [loss for _, _, loss in seen] == [r["loss"] for r in steps]  # before any averaging
+    assert not any(key.startswith("state/") for r in records for key in r)
+
+
+def test_a_method_without_negatives_has_no_info_nce_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(SimCLR, "num_negatives", lambda self, batch_size: None)
+    run_dir = train(tiny(tmp_path, steps=2))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert "info_nce_bound" not in summary and "num_negatives" not in summary
+    assert summary["first_loss"] is not None
 
 
 @pytest.mark.parametrize(

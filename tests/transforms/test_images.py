@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from contrastkit.transforms import build_view_fn
-from contrastkit.transforms.images import blur_kernel_size, image_view, image_view_fn, pair_views
+from contrastkit.transforms.images import image_view, image_view_fn
+from contrastkit.transforms.recipes import CropSpec
 
 
 class FakeImages:
@@ -13,6 +14,10 @@ class FakeImages:
 
     def __init__(self, shape):
         self.input_shape = shape
+
+
+# a full crop and nothing else
+PLAIN = {"scale": (1.0, 1.0), "flip_p": 0, "jitter_p": 0, "gray_p": 0, "blur_p": 0}
 
 
 def _image(channels=3, size=32, seed=0):
@@ -63,7 +68,7 @@ def test_grayscale_images_keep_one_channel():
 
 
 def test_asymmetric_pair_follows_byol():
-    fn = pair_views(32, asymmetric=True)
+    fn = image_view_fn("asymmetric_pair", (3, 32, 32))
     first, second = fn.transforms
 
     def probs(compose):
@@ -81,7 +86,7 @@ def test_asymmetric_pair_follows_byol():
 
 
 def test_solarize_always_on_inverts_bright_pixels():
-    t = image_view(8, scale=(1.0, 1.0), flip_p=0, jitter_p=0, gray_p=0, blur_p=0, solarize_p=1)
+    t = image_view(CropSpec(8, **PLAIN, solarize_p=1))
     x = torch.linspace(0, 1, 64).reshape(1, 8, 8).expand(3, 8, 8).contiguous()
     out = t(x)
     expected = torch.where(x >= 0.5, 1 - x, x)
@@ -89,12 +94,12 @@ def test_solarize_always_on_inverts_bright_pixels():
 
 
 def test_rotation_by_a_right_angle_turns_the_crop():
-    t = image_view(8, scale=(1.0, 1.0), flip_p=0, jitter_p=0, gray_p=0, blur_p=0, rotate_p=1)
+    t = image_view(CropSpec(8, **PLAIN, rotate_p=1))
     t.transforms[2].transforms[0].degrees = [90.0, 90.0]  # the angle is drawn from [90, 90]
     x = _image(size=8)
     torch.testing.assert_close(t(x), torch.rot90(x, 1, dims=(1, 2)), atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match=r"rotate_p must be a probability in \[0, 1\]"):
-        image_view(8, rotate_p=-0.5)
+        CropSpec(8, rotate_p=-0.5)
 
 
 def test_blur_false_turns_the_fixed_per_view_blur_off():
@@ -120,20 +125,11 @@ def test_solarize_false_turns_the_fixed_solarisation_off():
 
 
 def test_normalisation_uses_given_mean_and_std():
-    t = image_view(
-        8,
-        scale=(1.0, 1.0),
-        flip_p=0,
-        jitter_p=0,
-        gray_p=0,
-        blur_p=0,
-        mean=[0.5, 0.5, 0.5],
-        std=[0.25, 0.25, 0.25],
-    )
+    t = image_view(CropSpec(8, **PLAIN, mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25]))
     out = t(torch.full((3, 8, 8), 0.75))
     torch.testing.assert_close(out, torch.ones(3, 8, 8))
     with pytest.raises(ValueError, match="mean and std"):
-        image_view(8, mean=[0.5], std=None)
+        CropSpec(8, mean=[0.5], std=None)
 
 
 def test_crop_larger_than_image_is_refused_with_sizes():
@@ -157,7 +153,7 @@ def test_bad_inputs_name_the_problem():
 
 
 def test_blur_kernel_is_odd_and_about_a_tenth():
-    assert [blur_kernel_size(s) for s in (8, 32, 64, 224)] == [3, 3, 7, 23]
+    assert [CropSpec(s).blur_kernel for s in (8, 32, 64, 224)] == [3, 3, 7, 23]
 
 
 def test_view_fn_pickles_for_dataloader_workers():

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from contrastkit.transforms import build_view_fn
-from contrastkit.transforms.multicrop import NUM_GLOBAL, default_local_size, multicrop_views
+from contrastkit.transforms.images import image_view_fn
+from contrastkit.transforms.recipes import NUM_GLOBAL, default_local_size
 
 
 class FakeImages:
@@ -44,13 +45,13 @@ def test_default_local_size_is_three_sevenths_on_the_patch_grid():
 
 
 def test_grayscale_multicrop():
-    fn = multicrop_views(8, channels=1, n_local=2)
+    fn = image_view_fn("multicrop", (1, 8, 8), n_local=2)
     torch.manual_seed(0)
     assert [tuple(v.shape) for v in fn(torch.rand(1, 8, 8))] == [(1, 8, 8)] * 2 + [(1, 4, 4)] * 2
 
 
 def test_local_crops_are_random_and_seeded():
-    fn = multicrop_views(32, n_local=2)
+    fn = image_view_fn("multicrop", (3, 32, 32), n_local=2)
     x = torch.rand(3, 32, 32)
     torch.manual_seed(1)
     a = fn(x)
@@ -64,4 +65,4 @@ def test_global_crop_too_large_for_the_image():
     with pytest.raises(ValueError, match=r"32x32 is too small for crops of size 48x48"):
         build_view_fn("multicrop", FakeImages((3, 32, 32)), global_size=48)
     with pytest.raises(ValueError, match="n_local"):
-        multicrop_views(32, n_local=-1)
+        image_view_fn("multicrop", (3, 32, 32), n_local=-1)

@@ -3,20 +3,24 @@ import torch
 
 from contrastkit.data import build_dataset
 from contrastkit.transforms import build_view_fn
+from contrastkit.transforms.recipes import NoiseRecipe, SmallImageRecipe
 from contrastkit.transforms.small import NoiseViews, SmallImageViews
+
+# no rotation, shift, zoom, noise or erasing
+STILL = {"degrees": 0, "translate": 0, "scale": (1, 1), "noise_std": 0, "erase_p": 0}
 
 
 def test_noise_views_have_the_requested_std():
     torch.manual_seed(0)
     x = torch.zeros(20000, 2)
-    v1, v2 = NoiseViews(std=0.3)(x)
+    v1, v2 = NoiseViews(NoiseRecipe(std=0.3))(x)
     assert abs(float(v1.std()) - 0.3) < 0.01 and abs(float(v2.std()) - 0.3) < 0.01
     assert not torch.equal(v1, v2)
 
 
 def test_views_are_a_function_of_the_global_rng():
     x = build_dataset("digits")[0][0]
-    fn = SmallImageViews()
+    fn = SmallImageViews()  # the digits defaults
     torch.manual_seed(7)
     a = fn(x)
     torch.manual_seed(7)
@@ -27,14 +31,14 @@ def test_views_are_a_function_of_the_global_rng():
 
 def test_identity_settings_return_the_image():
     x = torch.rand(1, 8, 8)
-    fn = SmallImageViews(degrees=0, translate=0, scale=(1, 1), noise_std=0, erase_p=0)
+    fn = SmallImageViews(SmallImageRecipe(**STILL))
     assert all(torch.allclose(v, x, atol=1e-6) for v in fn(x))
 
 
 def test_shift_moves_the_image_by_the_drawn_amount():
     x = torch.zeros(1, 8, 8)
     x[0, 3:5, 3:5] = 1.0
-    fn = SmallImageViews(degrees=0, translate=0.25, scale=(1, 1), noise_std=0, erase_p=0)
+    fn = SmallImageViews(SmallImageRecipe(**{**STILL, "translate": 0.25}))
     torch.manual_seed(0)
     view = fn(x)[0]
     assert view.shape == (1, 8, 8) and view.min() >= 0 and view.max() <= 1
@@ -47,9 +51,7 @@ def test_shift_moves_the_image_by_the_drawn_amount():
 
 def test_erasing_zeroes_a_rectangle():
     x = torch.ones(1, 8, 8)
-    fn = SmallImageViews(
-        degrees=0, translate=0, scale=(1, 1), noise_std=0, erase_p=1.0, erase_scale=(0.1, 0.1)
-    )
+    fn = SmallImageViews(SmallImageRecipe(**{**STILL, "erase_p": 1.0, "erase_scale": (0.1, 0.1)}))
     torch.manual_seed(0)
     view = fn(x)[0]
     erased = int((view == 0).sum())
@@ -69,4 +71,4 @@ def test_build_view_fn_dispatch_and_errors():
     with pytest.raises(ValueError, match="do not fit"):
         build_view_fn("pair", build_dataset("toy"), sigma=1.0)
     with pytest.raises(ValueError, match="scale"):
-        SmallImageViews(scale=(1.2, 0.9))
+        SmallImageRecipe(scale=(1.2, 0.9))

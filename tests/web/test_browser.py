@@ -100,6 +100,105 @@ def center(page, selector: str) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
+def watch_for_problems(page, problems: list[str]) -> None:
+    """Record console errors, page errors, failed or error responses and any network request."""
+
+    def on_console(message) -> None:
+        if message.type == "error":
+            problems.append(f"console error: {message.text}")
+
+    def on_request(request) -> None:
+        parsed = urlparse(request.url)
+        if parsed.scheme in ("http", "https", "ws", "wss") and parsed.hostname not in LOCAL_HOSTS:
+            problems.append(f"request to the network: {request.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("request", on_request)
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url}"))
+    page.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+    )
+
+
+def check_landscape_panel(page) -> None:
+    """Panel 2: dragging a negative toward the anchor raises the loss; the temperature moves it."""
+    page.wait_for_selector('#landscape-svg circle[data-role="negative"]')
+    before = settled_loss(page)
+    negative = '#landscape-svg circle[data-role="negative"][data-index="0"]'
+    nx, ny = center(page, negative)
+    ax, ay = center(page, '#landscape-svg circle[data-role="anchor"]')
+    cx, cy = center(page, "#landscape-svg")
+    # drop it on the circle just past the anchor (0.45 rad clockwise), where no point sits
+    angle = math.atan2(cy - ay, ax - cx) - 0.45
+    radius = math.hypot(ax - cx, ay - cy)
+    tx, ty = cx + radius * math.cos(angle), cy - radius * math.sin(angle)
+    page.mouse.move(nx, ny)
+    page.mouse.down()
+    for t in (0.25, 0.5, 0.75, 1.0):
+        page.mouse.move(nx + t * (tx - nx), ny + t * (ty - ny), steps=3)
+    page.mouse.up()
+    dragged = settled_loss(page)
+    assert dragged > before + 0.1, (before, dragged)
+    page.focus("#temperature")
+    for _ in range(30):
+        page.keyboard.press("ArrowLeft")
+    assert number(page.inner_text("#temperature-value")) == pytest.approx(0.2)
+    colder = settled_loss(page)
+    assert abs(colder - dragged) > 0.05, (dragged, colder)
+
+
+def check_clip_panel(page) -> None:
+    """Panel 3: Train advances the epoch and lowers the loss; Classify beats chance."""
+    page.wait_for_selector("#clip-svg .clip-image")
+    first_loss = number(page.inner_text("#clip-loss"))
+    assert page.inner_text("#clip-epoch") == "0"
+    page.click("#btn-train")
+    page.wait_for_function(
+        "document.getElementById('btn-train').textContent === 'Train' && "
+        "Number(document.getElementById('clip-epoch').textContent) > 0",
+        timeout=120_000,
+    )
+    assert number(page.inner_text("#clip-epoch")) >= 100
+    assert number(page.inner_text("#clip-loss")) < first_loss
+    page.click("#btn-classify")
+    page.wait_for_function("document.getElementById('clip-accuracy').textContent.includes('%')")
+    accuracy_text = page.inner_text("#clip-accuracy")
+    accuracy, chance = (float(v) for v in re.findall(r"(\d+)%", accuracy_text))
+    assert accuracy > chance, accuracy_text
+
+
+def check_pairs_panel(page) -> None:
+    """Panel 1: with the trained encoder, positive pairs are more similar than negative ones."""
+    page.wait_for_selector("#encoder-status.ready", timeout=120_000)
+    page.wait_for_function(
+        "!document.querySelector('#avg-trained td:nth-child(2)').textContent.includes('train')"
+        " && document.querySelector('#avg-trained td:nth-child(3)').textContent !== ''"
+    )
+    cells = page.locator("#avg-trained td").all_inner_texts()
+    positive, negative = number(cells[1]), number(cells[2])
+    assert positive > negative + 0.2, cells
+    page.click('label:has(input[value="trained"])')
+    for button in ("#btn-negative", "#btn-positive"):
+        page.click(button)
+        page.wait_for_function(
+            f"document.getElementById('pair-similarity').dataset.kind === '{button.split('-')[1]}'"
+        )
+        value = number(page.inner_text("#pair-similarity"))
+        assert -1 <= value <= 1
+
+
+def save_screenshot(page) -> None:
+    page.wait_for_timeout(300)  # let the last animation finish
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    page.screenshot(path=str(artifacts / "demo.png"), full_page=True)
+    if os.environ.get("CONTRASTKIT_UPDATE_DOCS") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(artifacts / "demo.png", ROOT / "docs" / "demo.png")
+
+
 def test_demo_page(server):
     from playwright.sync_api import sync_playwright
 
@@ -107,98 +206,11 @@ def test_demo_page(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1180, "height": 900})
-
-        def on_console(message) -> None:
-            if message.type == "error":
-                problems.append(f"console error: {message.text}")
-
-        def on_request(request) -> None:
-            parsed = urlparse(request.url)
-            if (
-                parsed.scheme in ("http", "https", "ws", "wss")
-                and parsed.hostname not in LOCAL_HOSTS
-            ):
-                problems.append(f"request to the network: {request.url}")
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        page.on("request", on_request)
-        page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url}"))
-        page.on(
-            "response",
-            lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
-        )
+        watch_for_problems(page, problems)
         page.goto(server)
-
-        # panel 2: dragging a negative toward the anchor raises the loss
-        page.wait_for_selector('#landscape-svg circle[data-role="negative"]')
-        before = settled_loss(page)
-        negative = '#landscape-svg circle[data-role="negative"][data-index="0"]'
-        nx, ny = center(page, negative)
-        ax, ay = center(page, '#landscape-svg circle[data-role="anchor"]')
-        cx, cy = center(page, "#landscape-svg")
-        # drop it on the circle just past the anchor (0.45 rad clockwise), where no point sits
-        angle = math.atan2(cy - ay, ax - cx) - 0.45
-        radius = math.hypot(ax - cx, ay - cy)
-        tx, ty = cx + radius * math.cos(angle), cy - radius * math.sin(angle)
-        page.mouse.move(nx, ny)
-        page.mouse.down()
-        for t in (0.25, 0.5, 0.75, 1.0):
-            page.mouse.move(nx + t * (tx - nx), ny + t * (ty - ny), steps=3)
-        page.mouse.up()
-        dragged = settled_loss(page)
-        assert dragged > before + 0.1, (before, dragged)
-        # ... and the temperature slider changes it
-        page.focus("#temperature")
-        for _ in range(30):
-            page.keyboard.press("ArrowLeft")
-        assert number(page.inner_text("#temperature-value")) == pytest.approx(0.2)
-        colder = settled_loss(page)
-        assert abs(colder - dragged) > 0.05, (dragged, colder)
-
-        # panel 3: Train advances the epoch and lowers the loss; Classify beats chance
-        page.wait_for_selector("#clip-svg .clip-image")
-        first_loss = number(page.inner_text("#clip-loss"))
-        assert page.inner_text("#clip-epoch") == "0"
-        page.click("#btn-train")
-        page.wait_for_function(
-            "document.getElementById('btn-train').textContent === 'Train' && "
-            "Number(document.getElementById('clip-epoch').textContent) > 0",
-            timeout=120_000,
-        )
-        assert number(page.inner_text("#clip-epoch")) >= 100
-        assert number(page.inner_text("#clip-loss")) < first_loss
-        page.click("#btn-classify")
-        page.wait_for_function("document.getElementById('clip-accuracy').textContent.includes('%')")
-        accuracy_text = page.inner_text("#clip-accuracy")
-        accuracy, chance = (float(v) for v in re.findall(r"(\d+)%", accuracy_text))
-        assert accuracy > chance, accuracy_text
-
-        # panel 1: with the trained encoder, positive pairs are more similar than negative ones
-        page.wait_for_selector("#encoder-status.ready", timeout=120_000)
-        page.wait_for_function(
-            "!document.querySelector('#avg-trained td:nth-child(2)').textContent.includes('train')"
-            " && document.querySelector('#avg-trained td:nth-child(3)').textContent !== ''"
-        )
-        cells = page.locator("#avg-trained td").all_inner_texts()
-        positive, negative = number(cells[1]), number(cells[2])
-        assert positive > negative + 0.2, cells
-        page.click('label:has(input[value="trained"])')
-        for button in ("#btn-negative", "#btn-positive"):
-            page.click(button)
-            page.wait_for_function(
-                "document.getElementById('pair-similarity').dataset.kind === "
-                f"'{button.split('-')[1]}'"
-            )
-            value = number(page.inner_text("#pair-similarity"))
-            assert -1 <= value <= 1
-
-        page.wait_for_timeout(300)  # let the last animation finish
-        artifacts = ROOT / "test-artifacts"
-        artifacts.mkdir(exist_ok=True)
-        page.screenshot(path=str(artifacts / "demo.png"), full_page=True)
-        if os.environ.get("CONTRASTKIT_UPDATE_DOCS") == "1":
-            (ROOT / "docs").mkdir(exist_ok=True)
-            shutil.copyfile(artifacts / "demo.png", ROOT / "docs" / "demo.png")
+        check_landscape_panel(page)
+        check_clip_panel(page)
+        check_pairs_panel(page)
+        save_screenshot(page)
         browser.close()
     assert not problems, problems

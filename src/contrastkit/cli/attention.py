@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -94,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"RUN_DIR {str(run_dir)!r} is not a folder written by contrastkit train")
     method, config = load_run(run_dir)
     # DINO's visualisation reads the EMA teacher; methods without one show their backbone
-    teacher = getattr(method, "teacher_backbone", None)
+    teacher = method.teacher_backbone
     backbone = teacher if teacher is not None else method.backbone
     if not has_attention(backbone):
         raise ValueError(

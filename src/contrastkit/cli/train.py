@@ -5,9 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
+from dataclasses import fields
 from pathlib import Path
 
 from contrastkit.cli.report import format_eval, format_training
+from contrastkit.training.config import (  # no torch: the parser builds in a blink
+    DATA_DEFAULTS,
+    DEFAULT_BACKBONE_BY_KIND,
+    GLOBAL_DEFAULTS,
+    TrainConfig,
+    load_toml,
+    resumable_fields,
+    settings,
+)
 
 EXIT_DIVERGED = 1
 
@@ -24,7 +35,7 @@ def _key_value(text: str) -> tuple[str, object]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train`` subcommand."""
+    """Add the ``train`` subcommand: a flag per ``TrainConfig`` field that declares one."""
     parser = subparsers.add_parser(
         "train",
         help="train an encoder without labels, then evaluate it",
@@ -38,61 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "metrics.jsonl, checkpoint.pt, summary.json and PNG plots."
         ),
     )
+    _add_setting_flags(parser)
     add = parser.add_argument
-    add("--method", default=None, help="simclr, moco, byol, ... (default: simclr)")
-    add(
-        "--data",
-        default=None,
-        help="NAME or NAME:PATH: toy (2-D clusters), digits (8x8), ... (default: digits)",
-    )
-    add(
-        "--backbone",
-        default=None,
-        help="encoder: mlp, cnn, resnet18, resnet50, vit, timm:NAME (default: mlp for points, "
-        "cnn for small images)",
-    )
-    add(
-        "--epochs",
-        type=int,
-        default=None,
-        help="passes over the data (default: 40 on digits). Contrastive methods keep improving "
-        "long after the loss flattens; train longer before trying bigger models",
-    )
-    add("--steps", type=int, default=None, help="optimizer steps; wins over --epochs (toy: 100)")
-    add(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="samples per step (default: 256; toy 16). Each sample's other 2N-2 views are its "
-        "negatives, so larger batches tighten the InfoNCE bound log(2N-1)",
-    )
-    add(
-        "--lr",
-        type=float,
-        default=None,
-        help="peak learning rate after warmup (default: 2e-3 on digits with AdamW). With "
-        "--optimizer lars use about 0.3 x batch/256 (SimCLR)",
-    )
-    add("--weight-decay", type=float, default=None, help="(default: 1e-4; toy 0)")
-    add("--optimizer", default=None, help="adamw (small data), sgd, lars (large batches)")
-    add("--warmup-epochs", type=float, default=None, help="linear warmup (default: 4 on digits)")
-    add(
-        "--clip-grad",
-        type=float,
-        default=None,
-        help="clip the gradient norm (default: off; 3.0 for dino, as in its paper)",
-    )
-    add("--amp", default=None, help="auto (bf16/fp16 on CUDA, off on CPU), off, bf16, fp16")
-    add(
-        "--temperature",
-        type=float,
-        default=None,
-        help="the method's temperature (default: the paper's, 0.5 for SimCLR). Lower values "
-        "weigh hard negatives more; below 0.1 training is often unstable",
-    )
-    add("--seed", type=int, default=None, help="fixes init, data order and views (default: 0)")
-    add("--device", default=None, help="auto, cpu, cuda, cuda:N (default: auto)")
-    add("--out", default=None, help="run folder (default: runs/<method>-<data>-<timestamp>)")
     add(
         "--config",
         metavar="TOML",
@@ -109,35 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a method option (hidden_dim=512), or backbone.KEY / views.KEY for the backbone "
         "and view recipe (backbone.width=64); VALUE is JSON if it parses. Repeatable",
     )
-    add("--checkpoint-every", type=int, default=None, help="steps (default: every epoch)")
-    add("--log-every", type=int, default=None, help="steps between metrics lines (default: 10)")
-    add(
-        "--chunk-size",
-        type=int,
-        default=None,
-        help="gradient caching: embed at most this many samples at once, then backpropagate "
-        "chunk by chunk, for batches larger than memory with the same gradient (default: off; "
-        "simclr and clip)",
-    )
-    add(
-        "--backend",
-        default=None,
-        help="under torchrun: auto (nccl with GPUs, else gloo), gloo, nccl. --batch-size is then "
-        "the global batch, split over the processes (default: auto)",
-    )
-    add(
-        "--sync-bn",
-        action="store_true",
-        help="under torchrun: BatchNorm statistics over the global batch (default: per process)",
-    )
-    add("--num-workers", type=int, default=None, help="data-loading processes (default: 0)")
-    add(
-        "--view-pipeline",
-        default=None,
-        help="auto (default: batched for image recipes, per_sample otherwise), batched (views "
-        "of the whole batch at once on --device, 10x cheaper on a CPU), per_sample "
-        "(torchvision v2, one image at a time)",
-    )
     add(
         "--resume",
         metavar="RUN_DIR",
@@ -145,52 +74,79 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="continue a run from its last checkpoint with its saved settings",
     )
     add("--overwrite", action="store_true", help="replace an existing run folder given by --out")
-    add("--no-eval", action="store_true", help="skip the evaluation after training")
-    add("--tsne", action="store_true", help="also draw a t-SNE map of h (slower than PCA)")
-    add("--quiet", action="store_true", help="no progress bar or log lines, only the results")
     parser.set_defaults(func=run)
 
 
-FLAG_FIELDS = (
-    "method",
-    "data",
-    "backbone",
-    "epochs",
-    "steps",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "optimizer",
-    "warmup_epochs",
-    "clip_grad",
-    "amp",
-    "temperature",
-    "seed",
-    "device",
-    "out",
-    "checkpoint_every",
-    "log_every",
-    "chunk_size",
-    "backend",
-    "num_workers",
-    "view_pipeline",
-)
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the flag of every ``TrainConfig`` field that has one, with its default in its help."""
+    hints = typing.get_type_hints(TrainConfig)
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for name, spec in settings().items():
+        flag = spec.flag
+        if flag is None:
+            continue
+        text = (flag.help or spec.help).replace("%", "%%")
+        note = _default_text(name, defaults[name], flag, defaults["data"])
+        if note is not None:
+            text = text.format(default=note) if "{default}" in text else f"{text} ({note})"
+        if flag.sets is not None:  # a switch
+            action = {"action": "store_const", "const": flag.sets}
+        else:
+            action = {"type": _value_type(hints[name])}
+        parser.add_argument(_flag_name(name), dest=name, default=None, help=text, **action)
 
 
-def build_config(args: argparse.Namespace):
+def _flag_name(name: str) -> str:
+    """Return the command-line flag of field ``name`` (``--field-name`` unless it says)."""
+    return settings()[name].flag.name or f"--{name.replace('_', '-')}"
+
+
+def _value_type(hint) -> type:
+    """Return the argparse type of a field annotated ``hint`` (``int | None`` -> int)."""
+    kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+    return kinds[0] if kinds and kinds[0] in (int, float) else str
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _default_text(name: str, default, flag, main_data: str) -> str | None:
+    """Return a flag's "default: ..." from DATA_DEFAULTS and GLOBAL_DEFAULTS (never by hand).
+
+    The default dataset's value comes first, then the other datasets' where they differ, then
+    the value every other dataset gets ("otherwise").
+    """
+    if flag.default is not None:
+        return f"default: {flag.default}"
+    if flag.sets is not None:
+        return None  # a switch is off unless given
+    fallback = GLOBAL_DEFAULTS.get(name, default)
+    if name == "backbone":
+        fallback = ", ".join(f"{b} for {kind}" for kind, b in DEFAULT_BACKBONE_BY_KIND.items())
+    by_data = {data: values[name] for data, values in DATA_DEFAULTS.items() if name in values}
+    first = by_data.pop(main_data, None)
+    usual = "none" if fallback is None else _text(fallback)  # datasets without their own
+    parts = (
+        [f"{_text(first)} on {main_data}"]
+        if first is not None and _text(first) != usual
+        else [usual]
+    )
+    parts += [f"{data} {_text(v)}" for data, v in by_data.items() if _text(v) != usual]
+    if parts[0] != usual and fallback is not None:
+        parts.append(f"otherwise {usual}")
+    return None if parts == ["none"] else "default: " + "; ".join(parts)
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
     """Merge the recipe (--config) and the flags into a TrainConfig."""
-    from contrastkit.training.config import TrainConfig, load_toml
-
     values = load_toml(args.config) if args.config else {}
-    for name in FLAG_FIELDS:
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    if args.epochs is not None and args.steps is None:
-        values.pop("steps", None)  # an explicit --epochs beats a recipe's steps
-    if args.steps is not None and args.epochs is None:
-        values.pop("epochs", None)
-    if args.warmup_epochs is not None:
-        values.pop("warmup_steps", None)
+    given = [name for name in settings() if getattr(args, name, None) is not None]
+    for name in given:
+        values[name] = getattr(args, name)
+        partner = settings()[name].flag.replaces
+        if partner is not None and partner not in given:
+            values.pop(partner, None)  # --epochs beats a recipe's steps, and so on
     for key in ("method_options", "backbone_options", "view_options"):
         values[key] = dict(values.get(key, {}))
     for key, value in args.options:
@@ -200,15 +156,25 @@ def build_config(args: argparse.Namespace):
             values["view_options"][key.removeprefix("views.")] = value
         else:
             values["method_options"][key] = value
-    if args.no_eval:
-        values["eval"] = False
-    if args.tsne:
-        values["tsne"] = True
-    if args.sync_bn:
-        values["sync_bn"] = True
-    if args.quiet:
-        values["progress"] = False
     return TrainConfig.from_dict(values, source="--config" if args.config else "flags")
+
+
+def _resume(args: argparse.Namespace) -> Path:
+    """Continue ``--resume RUN_DIR``; only flags that do not change the result may be given."""
+    from contrastkit.training.trainer import resume
+
+    resumable = resumable_fields()
+    given = [name for name in settings() if getattr(args, name, None) is not None]
+    refused = [_flag_name(n) for n in given if n not in resumable and n != "device"]
+    if refused or args.config or args.options or args.overwrite:
+        raise ValueError(
+            "--resume continues a run with its saved settings; drop "
+            + ", ".join(refused + (["--config"] if args.config else []))
+            + (" --set" if args.options else "")
+            + (" --overwrite" if args.overwrite else "")
+        )
+    overrides = {name: getattr(args, name) for name in given if name in resumable}
+    return resume(args.resume, device=args.device, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -217,27 +183,13 @@ def run(args: argparse.Namespace) -> int:
 
     from contrastkit import distributed
     from contrastkit.training.runs import SUMMARY_FILE
-    from contrastkit.training.trainer import TrainingDiverged, resume, train
+    from contrastkit.training.trainer import TrainingDiverged, train
 
-    if args.quiet:
+    if args.progress is False:  # --quiet
         logging.getLogger().setLevel(logging.WARNING)
     try:
         if args.resume:
-            given = [
-                f"--{n.replace('_', '-')}" for n in FLAG_FIELDS if getattr(args, n) is not None
-            ]
-            given = [flag for flag in given if flag != "--device"]
-            if given or args.config or args.options or args.overwrite:
-                raise ValueError(
-                    "--resume continues a run with its saved settings; drop "
-                    + ", ".join(given + (["--config"] if args.config else []))
-                    + (" --set" if args.options else "")
-                    + (" --overwrite" if args.overwrite else "")
-                )
-            overrides = {"eval": False} if args.no_eval else {}
-            if args.quiet:
-                overrides["progress"] = False
-            run_dir = resume(args.resume, device=args.device, **overrides)
+            run_dir = _resume(args)
         else:
             run_dir = train(build_config(args), overwrite=args.overwrite)
     except TrainingDiverged as err:

@@ -184,6 +184,36 @@ def load_image(
     return x[:, top : top + H, left : left + W].contiguous()
 
 
+def _check_figure_inputs(images: Tensor, maps: Tensor, true_masks: Tensor | None) -> None:
+    if images.ndim != 4 or maps.ndim != 4 or images.shape[0] != maps.shape[0]:
+        raise ValueError(
+            f"images must be (B, C, H, W) and maps (B, K, h, w) with the same B, got "
+            f"{tuple(images.shape)} and {tuple(maps.shape)}"
+        )
+    expected = (images.shape[0], *images.shape[-2:])
+    if true_masks is not None and tuple(true_masks.shape) != expected:
+        raise ValueError(
+            f"true_masks must be (B, H, W) = {expected}, got {tuple(true_masks.shape)}"
+        )
+
+
+def _draw_panel(ax, kind: str, data: np.ndarray, picture: np.ndarray) -> None:
+    """Draw one panel: the picture (H, W[, 3]), a heat map (H, W) over it, or a mask (H, W)."""
+    gray_cmap = None if picture.ndim == 3 else "gray"
+    if kind == "image":
+        ax.imshow(data, cmap=gray_cmap, vmin=0, vmax=1)
+    elif kind == "heat":
+        gray = picture.mean(axis=-1) if picture.ndim == 3 else picture
+        ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
+        ax.imshow(data, cmap="inferno", alpha=0.75, interpolation="nearest")
+    else:  # the image where the mask is on, darkened elsewhere
+        shade = np.where(np.asarray(data, dtype=bool), 1.0, 0.15)
+        shaded = picture * (shade[..., None] if picture.ndim == 3 else shade)
+        ax.imshow(shaded, cmap=gray_cmap, vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def save_attention_figure(
     path: str | os.PathLike,
     images: Tensor,
@@ -197,7 +227,8 @@ def save_attention_figure(
     """Draw a grid (one row per image) and write it as a PNG, atomically.
 
     Columns: the image, each head's attention over it, the mean over heads, the mean's
-    ``keep_mass`` mask, and the true mask when ``true_masks`` is given.
+    ``keep_mass`` mask, and the true mask when ``true_masks`` is given. The figure is drawn on
+    its own Agg canvas, without pyplot, so the caller's matplotlib backend is left alone.
 
     Args:
         path: where to write the PNG (written to a temporary file, then renamed).
@@ -214,19 +245,7 @@ def save_attention_figure(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    if images.ndim != 4 or maps.ndim != 4 or images.shape[0] != maps.shape[0]:
-        raise ValueError(
-            f"images must be (B, C, H, W) and maps (B, K, h, w) with the same B, got "
-            f"{tuple(images.shape)} and {tuple(maps.shape)}"
-        )
-    if true_masks is not None and tuple(true_masks.shape) != (
-        images.shape[0],
-        *images.shape[-2:],
-    ):
-        raise ValueError(
-            f"true_masks must be (B, H, W) = {(images.shape[0], *images.shape[-2:])}, "
-            f"got {tuple(true_masks.shape)}"
-        )
+    _check_figure_inputs(images, maps, true_masks)
     B, K = maps.shape[:2]
     size = tuple(images.shape[-2:])
     mean = maps.mean(dim=1, keepdim=True)  # (B, 1, h, w)
@@ -243,27 +262,15 @@ def save_attention_figure(
     heat_np = heat.detach().cpu().numpy()
     for b in range(B):
         picture = pictures[b] if pictures.shape[-1] == 3 else pictures[b, ..., 0]
-        gray = picture.mean(axis=-1) if picture.ndim == 3 else picture
         panels = [("image", picture)]
         panels += [("heat", heat_np[b, k]) for k in range(K + 1)]
         panels.append(("mask", mean_mask[b].cpu().numpy()))
         if true_masks is not None:
             panels.append(("mask", true_masks[b].cpu().numpy()))
         for c, (kind, data) in enumerate(panels):
-            ax = axes[b, c]
-            if kind == "image":
-                ax.imshow(data, cmap=None if data.ndim == 3 else "gray", vmin=0, vmax=1)
-            elif kind == "heat":
-                ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
-                ax.imshow(data, cmap="inferno", alpha=0.75, interpolation="nearest")
-            else:  # the image where the mask is on, darkened elsewhere
-                shade = np.where(np.asarray(data, dtype=bool), 1.0, 0.15)
-                shaded = picture * (shade[..., None] if picture.ndim == 3 else shade)
-                ax.imshow(shaded, cmap=None if picture.ndim == 3 else "gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _draw_panel(axes[b, c], kind, data, picture)
             if b == 0:
-                ax.set_title(titles[c], fontsize=8)
+                axes[b, c].set_title(titles[c], fontsize=8)
         if row_titles is not None:
             axes[b, 0].set_ylabel(row_titles[b], fontsize=8)
     fig.tight_layout(pad=0.3)

@@ -42,6 +42,21 @@ def _check_labels(name: str, labels: Tensor, rows: int) -> None:
         raise ValueError(f"{name} must be ({rows},), got shape {tuple(labels.shape)}")
 
 
+def _check_split(
+    train_feats: Tensor, train_labels: Tensor, test_feats: Tensor, test_labels: Tensor
+) -> None:
+    """Validate a train/test split of frozen features, as the kNN and linear probes take it."""
+    _check_features("train_feats", train_feats)
+    _check_features("test_feats", test_feats)
+    _check_labels("train_labels", train_labels, train_feats.shape[0])
+    _check_labels("test_labels", test_labels, test_feats.shape[0])
+    if train_feats.shape[1] != test_feats.shape[1]:
+        raise ValueError(
+            f"train_feats and test_feats must have the same width, got "
+            f"{train_feats.shape[1]} and {test_feats.shape[1]}"
+        )
+
+
 def _unit(features: Tensor) -> Tensor:
     return F.normalize(features.double(), dim=1)
 
@@ -111,15 +126,7 @@ def knn_accuracy(
         k: neighbours (capped at M).
         temperature: sharpness of the vote weights.
     """
-    _check_features("train_feats", train_feats)
-    _check_features("test_feats", test_feats)
-    _check_labels("train_labels", train_labels, train_feats.shape[0])
-    _check_labels("test_labels", test_labels, test_feats.shape[0])
-    if train_feats.shape[1] != test_feats.shape[1]:
-        raise ValueError(
-            f"train_feats and test_feats must have the same width, got "
-            f"{train_feats.shape[1]} and {test_feats.shape[1]}"
-        )
+    _check_split(train_feats, train_labels, test_feats, test_labels)
     if k < 1 or temperature <= 0:
         raise ValueError(
             f"k must be >= 1 and temperature > 0, got k={k}, temperature={temperature}"
@@ -160,10 +167,7 @@ def linear_probe_accuracy(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    _check_features("train_feats", train_feats)
-    _check_features("test_feats", test_feats)
-    _check_labels("train_labels", train_labels, train_feats.shape[0])
-    _check_labels("test_labels", test_labels, test_feats.shape[0])
+    _check_split(train_feats, train_labels, test_feats, test_labels)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=C))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)

@@ -18,8 +18,9 @@ from torch import Tensor, nn
 
 from contrastkit.losses import barlow_twins_loss
 from contrastkit.methods.base import Method
-from contrastkit.methods.views import unpack_pair
-from contrastkit.models.heads import mlp
+from contrastkit.methods.checks import non_negative, positive_ints
+from contrastkit.methods.views import encode_pair
+from contrastkit.models.heads import mlp_head
 
 
 class BarlowTwins(Method):
@@ -48,29 +49,16 @@ class BarlowTwins(Method):
         lambda_offdiag: float = 5e-3,
     ) -> None:
         super().__init__(backbone)
-        if min(hidden_dim, out_dim) < 1 or projector_layers < 1:
-            raise ValueError(
-                "hidden_dim, out_dim and projector_layers must be positive ints, got "
-                f"{hidden_dim!r}, {out_dim!r}, {projector_layers!r}"
-            )
-        if lambda_offdiag < 0:
-            raise ValueError(f"lambda_offdiag must be >= 0, got {lambda_offdiag!r}")
+        positive_ints(hidden_dim=hidden_dim, out_dim=out_dim, projector_layers=projector_layers)
+        non_negative(lambda_offdiag=lambda_offdiag)
         self.lambda_offdiag = float(lambda_offdiag)
-        dims = [backbone.feature_dim] + [hidden_dim] * (projector_layers - 1) + [out_dim]
-        self.projector = mlp(dims, last_bias=False)
+        self.projector = mlp_head(
+            backbone.feature_dim, hidden_dim, out_dim, num_layers=projector_layers, last_bias=False
+        )
 
     def training_step(self, views: list[Tensor]) -> dict[str, Tensor]:
-        """Return the Barlow Twins loss of the two views' projections.
-
-        Args:
-            views: [x1, x2], each (B, ...).
-
-        Returns:
-            ``loss``, ``embedding`` (the detached, normalised projection of x1, (B, D)).
-        """
-        x1, x2 = unpack_pair(views, "barlow_twins")
-        z1 = self.projector(self.backbone(x1))  # (B, D)
-        z2 = self.projector(self.backbone(x2))
+        """Return ``loss`` and ``embedding`` (x1's normalised projection) for [x1, x2] (B, ...)."""
+        z1, z2 = encode_pair(views, "barlow_twins", self.backbone, self.projector)  # 2 x (B, D)
         loss = barlow_twins_loss(z1, z2, lambda_offdiag=self.lambda_offdiag)
         return {"loss": loss, "embedding": F.normalize(z1.detach(), dim=1)}
 

@@ -19,9 +19,10 @@ from torch import Tensor, nn
 
 from contrastkit.losses import negative_cosine
 from contrastkit.methods.base import Method
-from contrastkit.methods.views import unpack_pair
-from contrastkit.models.heads import mlp
-from contrastkit.models.momentum import cosine_momentum, ema_update_, frozen_copy
+from contrastkit.methods.checks import positive_ints, probability
+from contrastkit.methods.views import predict_and_target
+from contrastkit.models.heads import mlp_head
+from contrastkit.models.momentum import EMASchedule, frozen_copy
 
 
 class BYOL(Method):
@@ -50,26 +51,16 @@ class BYOL(Method):
         final_momentum: float = 1.0,
     ) -> None:
         super().__init__(backbone)
-        for name, value in (("momentum", momentum), ("final_momentum", final_momentum)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-        if hidden_dim < 1 or out_dim < 1:
-            raise ValueError(
-                f"hidden_dim and out_dim must be positive ints, got {hidden_dim!r}, {out_dim!r}"
-            )
-        self.base_momentum = float(momentum)
-        self.final_momentum = float(final_momentum)
-        self._total_steps = 1
-        self.projector = mlp([backbone.feature_dim, hidden_dim, out_dim])
-        self.predictor = mlp([out_dim, hidden_dim, out_dim])
+        probability(momentum=momentum, final_momentum=final_momentum)
+        positive_ints(hidden_dim=hidden_dim, out_dim=out_dim)
+        self.base_momentum, self.final_momentum = float(momentum), float(final_momentum)
+        self.ema = EMASchedule(self.base_momentum, self.final_momentum)
+        self.projector = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
+        self.predictor = mlp_head(out_dim, hidden_dim, out_dim)
         self.target_backbone = frozen_copy(backbone)
         self.target_projector = frozen_copy(self.projector)
         # optimizer steps taken; saved with the checkpoint so a resumed run logs the same values
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
-
-    def setup(self, total_steps: int, steps_per_epoch: int) -> None:
-        """Remember the length of training for the momentum schedule."""
-        self._total_steps = max(int(total_steps), 1)
 
     def training_step(self, views: list[Tensor]) -> dict[str, Tensor]:
         """Return the symmetrised BYOL loss (between 0 and 8).
@@ -81,32 +72,23 @@ class BYOL(Method):
             ``loss``, ``momentum`` (of the next target update), ``embedding`` (the detached
             online projection of x1, (B, D)).
         """
-        x1, x2 = unpack_pair(views, "byol")
-        z1 = self.projector(self.backbone(x1))  # (B, D)
-        z2 = self.projector(self.backbone(x2))
-        p1, p2 = self.predictor(z1), self.predictor(z2)
-        with torch.no_grad():
-            t1 = self.target_projector(self.target_backbone(x1))  # (B, D)
-            t2 = self.target_projector(self.target_backbone(x2))
+        online, target = (
+            (self.backbone, self.projector),
+            (self.target_backbone, self.target_projector),
+        )
+        z1, (p1, p2), (t1, t2) = predict_and_target(views, "byol", online, self.predictor, target)
         # 2 - 2 cos for each direction; negative_cosine is the mean of -cos
         loss = (2 + 2 * negative_cosine(p1, t2)) + (2 + 2 * negative_cosine(p2, t1))
         return {
             "loss": loss,
-            "momentum": torch.tensor(self._momentum_at(int(self.steps_done))),
+            "momentum": torch.tensor(self.ema.at(int(self.steps_done), self.total_steps)),
             "embedding": F.normalize(z1.detach(), dim=1),
         }
 
-    def _momentum_at(self, step: int) -> float:
-        return cosine_momentum(
-            step, self._total_steps, self.base_momentum, final=self.final_momentum
-        )
-
-    def after_step(self, step: int, total_steps: int) -> None:
+    def after_step(self, step: int, total_steps: int, outputs: dict[str, Tensor]) -> None:
         """Move the target toward the online network with the momentum of this step."""
-        self._total_steps = max(int(total_steps), 1)
-        m = self._momentum_at(step)
-        ema_update_(self.target_backbone, self.backbone, m)
-        ema_update_(self.target_projector, self.projector, m)
+        targets = [(self.target_backbone, self.backbone), (self.target_projector, self.projector)]
+        self.ema.update_(targets, step, total_steps)
         self.steps_done.fill_(step + 1)
 
 

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from contrastkit.data.captions import caption_choices
 from contrastkit.losses import clip_loss
 from contrastkit.methods.base import Method
+from contrastkit.methods.checks import positive, positive_ints
 from contrastkit.models.text import TextEncoder, Tokenizer
 
 
@@ -47,6 +48,7 @@ class CLIP(Method):
     """
 
     view_recipe = "image_text"
+    supports_gradient_cache = True
 
     def __init__(
         self,
@@ -68,10 +70,8 @@ class CLIP(Method):
                 "vocab is empty; CLIP needs the training captions' words "
                 "(use CLIP.options_from_data(dataset) or Tokenizer.build(captions).words)"
             )
-        if embed_dim < 1:
-            raise ValueError(f"embed_dim must be >= 1, got {embed_dim}")
-        if not init_temperature > 0:
-            raise ValueError(f"init_temperature must be > 0, got {init_temperature}")
+        positive_ints(embed_dim=embed_dim)
+        positive(init_temperature=init_temperature)
         if not 1 / init_temperature <= max_logit_scale:
             scale = 1 / init_temperature
             raise ValueError(
@@ -150,7 +150,7 @@ class CLIP(Method):
         }
 
     @torch.no_grad()
-    def after_step(self, step: int, total_steps: int) -> None:
+    def after_step(self, step: int, total_steps: int, outputs: dict[str, Tensor]) -> None:
         """Clamp the logit scale to at most ``max_logit_scale`` (the paper's 100)."""
         self.log_logit_scale.clamp_(max=math.log(self.max_logit_scale))
 

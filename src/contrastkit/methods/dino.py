@@ -26,8 +26,9 @@ from torch import Tensor, nn
 from contrastkit import distributed
 from contrastkit.losses import dino_loss
 from contrastkit.methods.base import Method
+from contrastkit.methods.checks import non_negative, positive, positive_ints, probability
 from contrastkit.models.heads import DINOHead
-from contrastkit.models.momentum import cosine_momentum, ema_update_, frozen_copy
+from contrastkit.models.momentum import EMASchedule, frozen_copy
 
 logger = logging.getLogger(__name__)
 
@@ -83,30 +84,21 @@ class DINO(Method):
         num_global_views: int = 2,
     ) -> None:
         super().__init__(backbone)
-        for name, value in {
-            "momentum": momentum,
-            "final_momentum": final_momentum,
-            "center_momentum": center_momentum,
-        }.items():
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-        for name, value in {
-            "teacher_temp": teacher_temp,
-            "warmup_teacher_temp": warmup_teacher_temp,
-            "student_temp": student_temp,
-        }.items():
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
-        for name, value in {
-            "warmup_teacher_temp_epochs": warmup_teacher_temp_epochs,
-            "freeze_last_layer": freeze_last_layer,
-        }.items():
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0 epochs, got {value!r}")
-        if num_global_views < 1:
-            raise ValueError(f"num_global_views must be >= 1, got {num_global_views!r}")
-        self.base_momentum = float(momentum)
-        self.final_momentum = float(final_momentum)
+        probability(
+            momentum=momentum, final_momentum=final_momentum, center_momentum=center_momentum
+        )
+        positive(
+            teacher_temp=teacher_temp,
+            warmup_teacher_temp=warmup_teacher_temp,
+            student_temp=student_temp,
+        )
+        non_negative(  # epochs
+            warmup_teacher_temp_epochs=warmup_teacher_temp_epochs,
+            freeze_last_layer=freeze_last_layer,
+        )
+        positive_ints(num_global_views=num_global_views)
+        self.base_momentum, self.final_momentum = float(momentum), float(final_momentum)
+        self.ema = EMASchedule(self.base_momentum, self.final_momentum)
         self.teacher_temp = float(teacher_temp)
         self.warmup_teacher_temp = float(warmup_teacher_temp)
         self.warmup_teacher_temp_epochs = float(warmup_teacher_temp_epochs)
@@ -129,32 +121,30 @@ class DINO(Method):
         self.register_buffer("center", torch.zeros(out_dim))
         # optimizer steps taken: drives the temperature schedule, survives checkpoints
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
-        self._total_steps: int | None = None
-        self._warmup_steps = 0
+        self._warmup_steps: int | None = None  # set by setup
         self._freeze_steps = 0
-        self._pending_center: Tensor | None = None
 
     def setup(self, total_steps: int, steps_per_epoch: int) -> None:
         """Convert the epoch-based schedules (temperature warm-up, frozen last layer) to steps."""
-        self._total_steps = max(int(total_steps), 1)
+        super().setup(total_steps, steps_per_epoch)
         self._warmup_steps = round(self.warmup_teacher_temp_epochs * steps_per_epoch)
         self._freeze_steps = round(self.freeze_last_layer * steps_per_epoch)
         warms_up = self.warmup_teacher_temp != self.teacher_temp
-        if warms_up and self._warmup_steps > self._total_steps:
+        if warms_up and self._warmup_steps > self.total_steps:
             logger.warning(
                 "DINO: the teacher temperature warm-up (%g epochs = %d steps) is longer than "
                 "training (%d steps); it ends at %.4f instead of %g. Lower "
                 "warmup_teacher_temp_epochs for short runs.",
                 self.warmup_teacher_temp_epochs,
                 self._warmup_steps,
-                self._total_steps,
-                self.teacher_temperature(self._total_steps),
+                self.total_steps,
+                self.teacher_temperature(self.total_steps),
                 self.teacher_temp,
             )
 
     def teacher_temperature(self, step: int) -> float:
         """Return the teacher temperature at ``step``: linear warm-up, then constant."""
-        if self._total_steps is None:
+        if self._warmup_steps is None:
             raise RuntimeError("call setup(total_steps, steps_per_epoch) before training DINO")
         if step >= self._warmup_steps:
             return self.teacher_temp
@@ -187,7 +177,8 @@ class DINO(Method):
 
         Returns:
             ``loss``, ``teacher_temp``, ``momentum`` (of the next teacher update),
-            ``embedding`` (the student's detached bottleneck of the first view, (B, 256)).
+            ``embedding`` (the student's detached bottleneck of the first view, (B, 256)) and
+            ``state/center`` (K,): this process's mean teacher output, for ``after_step``.
         """
         G = self.num_global_views
         _check_views(views, G)
@@ -199,14 +190,12 @@ class DINO(Method):
         step = int(self.steps_done)
         temp = self.teacher_temperature(step)
         loss = dino_loss(student, teacher, self.center, temp, self.student_temp)
-        self._pending_center = batch_center
         return {
             "loss": loss,
             "teacher_temp": torch.tensor(temp),
-            "momentum": torch.tensor(
-                cosine_momentum(step, self._total_steps, self.base_momentum, self.final_momentum)
-            ),
+            "momentum": torch.tensor(self.ema.at(step, self.total_steps)),
             "embedding": bottleneck.detach(),
+            "state/center": batch_center,
         }
 
     def before_optimizer_step(self, step: int) -> None:
@@ -216,17 +205,19 @@ class DINO(Method):
                 param.grad = None
 
     @torch.no_grad()
-    def after_step(self, step: int, total_steps: int) -> None:
-        """Update the teacher (EMA with cosine momentum) and the center (EMA over processes)."""
-        m = cosine_momentum(step, max(int(total_steps), 1), self.base_momentum, self.final_momentum)
-        ema_update_(self.teacher_backbone, self.backbone, m)
-        ema_update_(self.teacher_head, self.head, m)
-        if self._pending_center is not None:
-            batch_center = distributed.all_reduce_mean_(self._pending_center)
+    def after_step(self, step: int, total_steps: int, outputs: dict[str, Tensor]) -> None:
+        """Update the teacher (EMA, cosine momentum) and the center (EMA of the global mean).
+
+        Without ``outputs["state/center"]`` (no training step was taken) the center stays.
+        """
+        teachers = [(self.teacher_backbone, self.backbone), (self.teacher_head, self.head)]
+        self.ema.update_(teachers, step, total_steps)
+        if "state/center" in outputs:
+            # a copy: all_reduce_mean_ works in place and the outputs belong to the caller
+            batch_center = distributed.all_reduce_mean_(outputs["state/center"].clone())
             self.center.mul_(self.center_momentum).add_(
                 batch_center.to(self.center.dtype), alpha=1 - self.center_momentum
             )
-            self._pending_center = None
         self.steps_done.fill_(step + 1)
 
 

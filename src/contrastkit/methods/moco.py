@@ -24,9 +24,10 @@ from torch import Tensor, nn
 from contrastkit import distributed
 from contrastkit.losses import info_nce
 from contrastkit.methods.base import Method
-from contrastkit.methods.views import unpack_pair
-from contrastkit.models.heads import mlp
-from contrastkit.models.momentum import cosine_momentum, ema_update_, frozen_copy
+from contrastkit.methods.checks import int_at_least, positive, positive_ints, probability
+from contrastkit.methods.views import predict_and_target, unpack_pair
+from contrastkit.models.heads import mlp_head
+from contrastkit.models.momentum import EMASchedule, frozen_copy
 
 
 class MoCo(Method):
@@ -67,8 +68,9 @@ class MoCo(Method):
         num_samples: int | None = None,
     ) -> None:
         super().__init__(backbone)
-        if queue_size < 1:
-            raise ValueError(f"queue_size must be a positive int, got {queue_size!r}")
+        positive_ints(queue_size=queue_size, out_dim=out_dim)
+        probability(momentum=momentum)
+        positive(temperature=temperature)
         if num_samples is not None and queue_size > num_samples:
             raise ValueError(
                 f"queue_size {queue_size} is larger than the {num_samples} training samples: the "
@@ -76,20 +78,19 @@ class MoCo(Method):
                 "smaller queue_size (a multiple of batch size x processes), e.g. "
                 "method_options queue_size=1024, or use a configs/moco-*.toml recipe"
             )
-        _check_common(momentum, temperature, out_dim)
         feature_dim = backbone.feature_dim
         self.queue_size = int(queue_size)
         self.momentum = float(momentum)
+        self.ema = EMASchedule(self.momentum, self.momentum)  # constant, as in the paper
         self.temperature = float(temperature)
         self.symmetric = bool(symmetric)
         # fc-ReLU-fc without BatchNorm, as in MoCo v2
-        self.projector = mlp([feature_dim, hidden_dim or feature_dim, out_dim], batch_norm=False)
+        self.projector = mlp_head(feature_dim, hidden_dim or feature_dim, out_dim, batch_norm=False)
         self.key_backbone = frozen_copy(backbone)
         self.key_projector = frozen_copy(self.projector)
         # random unit vectors until real keys replace them, as in the paper's code
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, out_dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
-        self._pending_keys: list[Tensor] = []
 
     @classmethod
     def options_from_data(cls, dataset) -> dict:
@@ -109,31 +110,31 @@ class MoCo(Method):
             views: [x1, x2], each (B, ...).
 
         Returns:
-            ``loss``, ``embedding`` (the detached queries of x1, (B, D)).
+            ``loss``, ``embedding`` (the detached queries of x1, (B, D)) and ``state/keys``
+            (P*W*B, D): the keys of every process, which ``after_step`` enqueues (P = 2 when
+            ``symmetric``, else 1).
         """
         x1, x2 = unpack_pair(views, "moco")
         self.check_batch_size(x1.shape[0])
         pairs = [(x1, x2), (x2, x1)] if self.symmetric else [(x1, x2)]
-        queue = self.queue.clone().detach()  # (K, D); enqueued after the backward pass
-        losses, first_query = [], None
+        queue = self.queue.clone().detach()  # (K, D); enqueued by after_step, after backward
+        losses, keys, first_query = [], [], None
         for xq, xk in pairs:
             q = F.normalize(self.projector(self.backbone(xq)), dim=1)  # (B, D)
             with torch.no_grad():
                 k = F.normalize(self.key_projector(self.key_backbone(xk)), dim=1)  # (B, D)
             # logits [q.k, q.queue] / tau: other keys of the batch are not negatives (paper)
             losses.append(info_nce(q, k, queue, temperature=self.temperature))
-            self._pending_keys.append(distributed.gather(k))  # (W*B, D)
+            keys.append(distributed.gather(k))  # (W*B, D)
             first_query = q if first_query is None else first_query
         loss = torch.stack(losses).mean()
-        return {"loss": loss, "embedding": first_query.detach()}
+        return {"loss": loss, "embedding": first_query.detach(), "state/keys": torch.cat(keys)}
 
-    def after_step(self, step: int, total_steps: int) -> None:
-        """Move the key encoder toward the query encoder and enqueue this step's keys."""
-        ema_update_(self.key_backbone, self.backbone, self.momentum)
-        ema_update_(self.key_projector, self.projector, self.momentum)
-        for keys in self._pending_keys:
-            self._enqueue(keys)
-        self._pending_keys.clear()
+    def after_step(self, step: int, total_steps: int, outputs: dict[str, Tensor]) -> None:
+        """Move the key encoder toward the query encoder and enqueue ``outputs["state/keys"]``."""
+        keys = [(self.key_backbone, self.backbone), (self.key_projector, self.projector)]
+        self.ema.update_(keys, step, total_steps)
+        self._enqueue(outputs["state/keys"])
 
     @torch.no_grad()
     def _enqueue(self, keys: Tensor) -> None:
@@ -176,27 +177,27 @@ class MoCoV3(Method):
         projector_layers: int = 3,
     ) -> None:
         super().__init__(backbone)
-        _check_common(momentum, temperature, out_dim)
-        if not 0.0 <= final_momentum <= 1.0:
-            raise ValueError(f"final_momentum must be in [0, 1], got {final_momentum!r}")
-        if projector_layers < 2:
-            raise ValueError(f"projector_layers must be >= 2, got {projector_layers!r}")
-        self.base_momentum = float(momentum)
-        self.final_momentum = float(final_momentum)
+        probability(momentum=momentum, final_momentum=final_momentum)
+        positive(temperature=temperature)
+        positive_ints(hidden_dim=hidden_dim, out_dim=out_dim)
+        int_at_least(2, projector_layers=projector_layers)
+        self.base_momentum, self.final_momentum = float(momentum), float(final_momentum)
+        self.ema = EMASchedule(self.base_momentum, self.final_momentum)
         self.temperature = float(temperature)
-        self._total_steps = 1
-        dims = [backbone.feature_dim] + [hidden_dim] * (projector_layers - 1) + [out_dim]
         # BatchNorm after every layer of the projector, the last one included (paper, Sec. 4)
-        self.projector = mlp(dims, last_batch_norm=True, last_bias=False)
-        self.predictor = mlp([out_dim, hidden_dim, out_dim], last_bias=False)
+        self.projector = mlp_head(
+            backbone.feature_dim,
+            hidden_dim,
+            out_dim,
+            num_layers=projector_layers,
+            last_batch_norm=True,
+            last_bias=False,
+        )
+        self.predictor = mlp_head(out_dim, hidden_dim, out_dim, last_bias=False)
         self.key_backbone = frozen_copy(backbone)
         self.key_projector = frozen_copy(self.projector)
         # optimizer steps taken; saved with the checkpoint so a resumed run logs the same values
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
-
-    def setup(self, total_steps: int, steps_per_epoch: int) -> None:
-        """Remember the length of training for the momentum schedule."""
-        self._total_steps = max(int(total_steps), 1)
 
     def training_step(self, views: list[Tensor]) -> dict[str, Tensor]:
         """Return ``2 * tau * (ctr(q1, k2) + ctr(q2, k1))`` as in the official code.
@@ -208,44 +209,23 @@ class MoCoV3(Method):
             ``loss``, ``momentum`` (of the next EMA update), ``embedding`` (detached (B, D)
             projection of x1).
         """
-        x1, x2 = unpack_pair(views, "mocov3")
-        z1 = self.projector(self.backbone(x1))  # (B, D)
-        z2 = self.projector(self.backbone(x2))
-        q1, q2 = self.predictor(z1), self.predictor(z2)
-        with torch.no_grad():
-            k1 = self.key_projector(self.key_backbone(x1))
-            k2 = self.key_projector(self.key_backbone(x2))
+        online, keys = (self.backbone, self.projector), (self.key_backbone, self.key_projector)
+        z1, (q1, q2), (k1, k2) = predict_and_target(views, "mocov3", online, self.predictor, keys)
         tau = self.temperature
         # info_nce normalises; with no extra negatives the other keys of the (global) batch are
         # the negatives. The factor 2 * tau keeps gradients comparable across temperatures.
         loss = 2 * tau * (info_nce(q1, k2, temperature=tau) + info_nce(q2, k1, temperature=tau))
         return {
             "loss": loss,
-            "momentum": torch.tensor(self._momentum_at(int(self.steps_done))),
+            "momentum": torch.tensor(self.ema.at(int(self.steps_done), self.total_steps)),
             "embedding": F.normalize(z1.detach(), dim=1),
         }
 
-    def _momentum_at(self, step: int) -> float:
-        return cosine_momentum(
-            step, self._total_steps, self.base_momentum, final=self.final_momentum
-        )
-
-    def after_step(self, step: int, total_steps: int) -> None:
+    def after_step(self, step: int, total_steps: int, outputs: dict[str, Tensor]) -> None:
         """Move the momentum encoder with the cosine-scheduled momentum of this step."""
-        self._total_steps = max(int(total_steps), 1)
-        m = self._momentum_at(step)
-        ema_update_(self.key_backbone, self.backbone, m)
-        ema_update_(self.key_projector, self.projector, m)
+        keys = [(self.key_backbone, self.backbone), (self.key_projector, self.projector)]
+        self.ema.update_(keys, step, total_steps)
         self.steps_done.fill_(step + 1)
-
-
-def _check_common(momentum: float, temperature: float, out_dim: int) -> None:
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    if out_dim < 1:
-        raise ValueError(f"out_dim must be a positive int, got {out_dim!r}")
 
 
 def _queue_error(queue_size: int, batch_size: int, symmetric: bool) -> str:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from contrastkit.losses import nt_xent
 from contrastkit.methods.base import Method
+from contrastkit.methods.checks import positive, positive_ints
 from contrastkit.methods.views import unpack_pair
 from contrastkit.models.heads import ProjectionHead
 
@@ -37,6 +38,7 @@ class SimCLR(Method):
     """
 
     view_recipe = "pair"
+    supports_gradient_cache = True
 
     def __init__(
         self,
@@ -48,19 +50,11 @@ class SimCLR(Method):
         temperature: float = 0.5,
     ) -> None:
         super().__init__(backbone)
-        if min(hidden_dim, out_dim, projector_layers) < 1:
-            raise ValueError(
-                "hidden_dim, out_dim and projector_layers must be positive ints, got "
-                f"{hidden_dim!r}, {out_dim!r}, {projector_layers!r}"
-            )
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        positive_ints(hidden_dim=hidden_dim, out_dim=out_dim, projector_layers=projector_layers)
+        positive(temperature=temperature)
         self.temperature = float(temperature)
         self.projector = ProjectionHead(
-            backbone.feature_dim,
-            hidden_dim=hidden_dim,
-            out_dim=out_dim,
-            num_layers=projector_layers,
+            backbone.feature_dim, hidden_dim, out_dim, num_layers=projector_layers
         )
 
     def embed_views(self, views: list[Tensor]) -> list[Tensor]:

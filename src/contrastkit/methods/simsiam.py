@@ -20,8 +20,9 @@ from torch import Tensor, nn
 
 from contrastkit.losses import negative_cosine
 from contrastkit.methods.base import Method
-from contrastkit.methods.views import unpack_pair
-from contrastkit.models.heads import mlp
+from contrastkit.methods.checks import positive_ints
+from contrastkit.methods.views import encode_pair
+from contrastkit.models.heads import mlp_head
 
 
 class SimSiam(Method):
@@ -59,18 +60,22 @@ class SimSiam(Method):
         last_batch_norm: bool = True,
     ) -> None:
         super().__init__(backbone)
-        if min(hidden_dim, out_dim, pred_hidden_dim) < 1:
-            raise ValueError(
-                "hidden_dim, out_dim and pred_hidden_dim must be positive ints, got "
-                f"{hidden_dim!r}, {out_dim!r}, {pred_hidden_dim!r}"
-            )
-        if projector_layers < 1:
-            raise ValueError(f"projector_layers must be >= 1, got {projector_layers!r}")
+        positive_ints(
+            hidden_dim=hidden_dim,
+            out_dim=out_dim,
+            pred_hidden_dim=pred_hidden_dim,
+            projector_layers=projector_layers,
+        )
         self.stop_gradient = bool(stop_gradient)
         self.fixed_predictor_lr = bool(fixed_predictor_lr)
-        dims = [backbone.feature_dim] + [hidden_dim] * (projector_layers - 1) + [out_dim]
-        self.projector = mlp(dims, last_batch_norm=last_batch_norm)
-        self.predictor = mlp([out_dim, pred_hidden_dim, out_dim])
+        self.projector = mlp_head(
+            backbone.feature_dim,
+            hidden_dim,
+            out_dim,
+            num_layers=projector_layers,
+            last_batch_norm=last_batch_norm,
+        )
+        self.predictor = mlp_head(out_dim, pred_hidden_dim, out_dim)  # a bottleneck
 
     def training_step(self, views: list[Tensor]) -> dict[str, Tensor]:
         """Return ``0.5 * (D(p1, z2) + D(p2, z1))``, between -1 and 1.
@@ -81,9 +86,7 @@ class SimSiam(Method):
         Returns:
             ``loss``, ``embedding`` (the detached projection of x1, (B, D)).
         """
-        x1, x2 = unpack_pair(views, "simsiam")
-        z1 = self.projector(self.backbone(x1))  # (B, D)
-        z2 = self.projector(self.backbone(x2))
+        z1, z2 = encode_pair(views, "simsiam", self.backbone, self.projector)  # 2 x (B, D)
         p1, p2 = self.predictor(z1), self.predictor(z2)
         t1, t2 = (z1.detach(), z2.detach()) if self.stop_gradient else (z1, z2)
         loss = 0.5 * (negative_cosine(p1, t2) + negative_cosine(p2, t1))

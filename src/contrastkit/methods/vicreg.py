@@ -18,8 +18,9 @@ from torch import Tensor, nn
 
 from contrastkit.losses import vicreg_terms
 from contrastkit.methods.base import Method
-from contrastkit.methods.views import unpack_pair
-from contrastkit.models.heads import mlp
+from contrastkit.methods.checks import non_negative, positive_ints
+from contrastkit.methods.views import encode_pair
+from contrastkit.models.heads import mlp_head
 
 
 class VICReg(Method):
@@ -27,12 +28,12 @@ class VICReg(Method):
 
     Args:
         backbone: the encoder f, with ``.feature_dim``.
-        hidden_dim: width of the expander's hidden layers.
-        out_dim: width of the expander's output.
-        projector_layers: linear layers in the expander.
         sim_coeff: weight of the invariance term.
         std_coeff: weight of the variance term.
         cov_coeff: weight of the covariance term.
+        hidden_dim: width of the expander's hidden layers.
+        out_dim: width of the expander's output.
+        projector_layers: linear layers in the expander.
 
     Raises:
         ValueError: a non-positive width or layer count, or a negative coefficient.
@@ -44,26 +45,21 @@ class VICReg(Method):
         self,
         backbone: nn.Module,
         *,
-        hidden_dim: int = 8192,
-        out_dim: int = 8192,
-        projector_layers: int = 3,
         sim_coeff: float = 25.0,
         std_coeff: float = 25.0,
         cov_coeff: float = 1.0,
+        hidden_dim: int = 8192,
+        out_dim: int = 8192,
+        projector_layers: int = 3,
     ) -> None:
         super().__init__(backbone)
-        if min(hidden_dim, out_dim, projector_layers) < 1:
-            raise ValueError(
-                "hidden_dim, out_dim and projector_layers must be positive ints, got "
-                f"{hidden_dim!r}, {out_dim!r}, {projector_layers!r}"
-            )
+        positive_ints(hidden_dim=hidden_dim, out_dim=out_dim, projector_layers=projector_layers)
         coeffs = {"sim_coeff": sim_coeff, "std_coeff": std_coeff, "cov_coeff": cov_coeff}
-        for name, value in coeffs.items():
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        non_negative(**coeffs)
         self.coeffs = {k: float(v) for k, v in coeffs.items()}
-        dims = [backbone.feature_dim] + [hidden_dim] * (projector_layers - 1) + [out_dim]
-        self.projector = mlp(dims, last_bias=False)
+        self.projector = mlp_head(
+            backbone.feature_dim, hidden_dim, out_dim, num_layers=projector_layers, last_bias=False
+        )
 
     def training_step(self, views: list[Tensor]) -> dict[str, Tensor]:
         """Return the weighted VICReg loss and its three unweighted terms.
@@ -75,9 +71,7 @@ class VICReg(Method):
             ``loss``, ``invariance``, ``variance``, ``covariance`` (detached, unweighted),
             ``embedding`` (the detached, normalised projection of x1, (B, D)).
         """
-        x1, x2 = unpack_pair(views, "vicreg")
-        z1 = self.projector(self.backbone(x1))  # (B, D)
-        z2 = self.projector(self.backbone(x2))
+        z1, z2 = encode_pair(views, "vicreg", self.backbone, self.projector)  # 2 x (B, D)
         terms = vicreg_terms(z1, z2)
         loss = (
             self.coeffs["sim_coeff"] * terms["invariance"]

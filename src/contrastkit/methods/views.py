@@ -1,14 +1,17 @@
-"""Checks on the list of views a method receives, shared by the methods.
+"""The list of views a method receives: checks, and the passes of two views through networks.
 
-Letters used in shapes: B batch size, V number of views.
+Letters used in shapes: B batch size, V number of views, D projection width.
 """
 
 from __future__ import annotations
 
-from torch import Tensor
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
 
 
-def unpack_pair(views: list[Tensor], method: str) -> tuple[Tensor, Tensor]:
+def unpack_pair(views: Sequence[Tensor], method: str) -> tuple[Tensor, Tensor]:
     """Return the two views of a two-view method, or raise ValueError naming the mistake.
 
     Args:
@@ -32,3 +35,48 @@ def unpack_pair(views: list[Tensor], method: str) -> tuple[Tensor, Tensor]:
             f"shape {tuple(x1.shape)}"
         )
     return x1, x2
+
+
+def encode_pair(views: Sequence[Tensor], method: str, *encoder: nn.Module) -> tuple[Tensor, Tensor]:
+    """Unpack two views and pass each through ``encoder`` (modules applied in order).
+
+    The views go through separately, so each is batch-normalised with its own statistics, as
+    in the papers' code. Returns z1, z2, each (B, D).
+    """
+    pair = []
+    for z in unpack_pair(views, method):  # x1 fully, then x2: the papers' order of passes
+        for module in encoder:
+            z = module(z)
+        pair.append(z)
+    return pair[0], pair[1]
+
+
+def predict_and_target(
+    views: Sequence[Tensor],
+    method: str,
+    online: Sequence[nn.Module],
+    predictor: nn.Module,
+    target: Sequence[nn.Module],
+) -> tuple[Tensor, tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """Pass two views through an online network, its predictor and a momentum target.
+
+    The shared forward pass of BYOL and MoCo v3: z = online(x), p = predictor(z), and t =
+    target(x) computed without gradient (the target moves by EMA only).
+
+    Args:
+        views: [x1, x2], each (B, ...).
+        method: the method's name, for error messages.
+        online: the online modules (backbone, projector), applied in order.
+        predictor: maps z (B, D) to p (B, D).
+        target: the momentum copies of ``online``.
+
+    Returns:
+        ``z1`` (the online projection of x1, for the collapse monitor), ``(p1, p2)`` and
+        ``(t1, t2)``, each (B, D).
+    """
+    pair = unpack_pair(views, method)
+    z1, z2 = encode_pair(pair, method, *online)
+    p1, p2 = predictor(z1), predictor(z2)
+    with torch.no_grad():
+        t1, t2 = encode_pair(pair, method, *target)
+    return z1, (p1, p2), (t1, t2)

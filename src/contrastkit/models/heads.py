@@ -1,4 +1,4 @@
-"""Projection, prediction and DINO heads with the papers' default sizes.
+"""The head builders (``mlp``, ``mlp_head``), SimCLR's projection head and DINO's head.
 
 A head maps a representation h (B, F) to the space where the loss is computed; it is thrown away
 after training. Letters: B batch, F representation width.
@@ -50,50 +50,63 @@ def mlp(
     return nn.Sequential(*layers)
 
 
-def _check_layers(num_layers: int, minimum: int) -> None:
-    if not isinstance(num_layers, int) or num_layers < minimum:
-        raise ValueError(f"num_layers must be an int >= {minimum}, got {num_layers!r}")
+def mlp_head(
+    in_dim: int,
+    hidden_dim: int,
+    out_dim: int,
+    *,
+    num_layers: int = 2,
+    batch_norm: bool = True,
+    last_batch_norm: bool = False,
+    last_bias: bool = True,
+    activation: type[nn.Module] = nn.ReLU,
+) -> nn.Sequential:
+    """Build a head of ``num_layers`` linear layers: in_dim -> hidden_dim x (L - 1) -> out_dim.
+
+    Every method builds its projectors and predictors with it: SimCLR's Linear-BN-ReLU-Linear
+    (Chen et al. 2020), BYOL / SimSiam predictors (2 layers), the Barlow Twins / VICReg
+    projectors (3 layers of 8192, ``last_bias=False``), MoCo v3's projector
+    (``last_batch_norm=True``) and DINO's MLP (GELU, then an L2-normalised bottleneck).
+
+    Args:
+        in_dim: width F of the input h.
+        hidden_dim: width of every hidden layer.
+        out_dim: width of the output.
+        num_layers: L, linear layers in all (1: a single Linear).
+        batch_norm, last_batch_norm, last_bias, activation: as for ``mlp``.
+
+    Returns:
+        An ``nn.Sequential`` mapping (B, in_dim) to (B, out_dim).
+
+    Raises:
+        ValueError: ``num_layers`` < 1 or a non-positive width.
+    """
+    if not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"num_layers must be an int >= 1, got {num_layers!r}")
+    return mlp(
+        [in_dim, *[hidden_dim] * (num_layers - 1), out_dim],
+        batch_norm=batch_norm,
+        last_batch_norm=last_batch_norm,
+        last_bias=last_bias,
+        activation=activation,
+    )
 
 
 class ProjectionHead(nn.Module):
     """SimCLR's projection head g: Linear-BN-ReLU-Linear (Chen et al. 2020).
 
-    ``num_layers=3`` gives SimCLR v2's deeper head. Maps (B, in_dim) to (B, out_dim).
+    ``num_layers=3`` gives SimCLR v2's deeper head. Maps (B, in_dim) to (B, out_dim). A module
+    (not a bare ``mlp_head``) so that SimCLR checkpoints keep their ``projector.layers.*`` keys.
     """
 
     def __init__(
         self, in_dim: int, hidden_dim: int = 2048, out_dim: int = 128, num_layers: int = 2
     ) -> None:
         super().__init__()
-        _check_layers(num_layers, 1)
-        self.layers = mlp([in_dim, *[hidden_dim] * (num_layers - 1), out_dim])
+        self.layers = mlp_head(in_dim, hidden_dim, out_dim, num_layers=num_layers)
 
     def forward(self, h: Tensor) -> Tensor:
         return self.layers(h)
-
-
-class PredictionHead(nn.Module):
-    """BYOL / SimSiam predictor q: a 2-layer bottleneck MLP, Linear-BN-ReLU-Linear.
-
-    Defaults are BYOL's (256 -> 4096 -> 256); SimSiam uses in_dim=2048, hidden_dim=512,
-    out_dim=2048. Maps (B, in_dim) to (B, out_dim).
-    """
-
-    def __init__(self, in_dim: int = 256, hidden_dim: int = 4096, out_dim: int = 256) -> None:
-        super().__init__()
-        self.layers = mlp([in_dim, hidden_dim, out_dim])
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.layers(z)
-
-
-def barlow_projector(in_dim: int, dims: tuple[int, ...] = (8192, 8192, 8192)) -> nn.Sequential:
-    """Build the Barlow Twins / VICReg projector: (Linear-BN-ReLU) x 2, then Linear, no bias.
-
-    Both papers use three layers of 8192 units; the loss standardises the output itself.
-    Maps (B, in_dim) to (B, dims[-1]).
-    """
-    return mlp([in_dim, *dims], last_bias=False)
 
 
 class DINOHead(nn.Module):
@@ -120,9 +133,14 @@ class DINOHead(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        _check_layers(num_layers, 1)
-        dims = [in_dim, *[hidden_dim] * (num_layers - 1), bottleneck_dim]
-        self.mlp = mlp(dims, batch_norm=batch_norm, activation=nn.GELU)
+        self.mlp = mlp_head(
+            in_dim,
+            hidden_dim,
+            bottleneck_dim,
+            num_layers=num_layers,
+            batch_norm=batch_norm,
+            activation=nn.GELU,
+        )
         for module in self.mlp:
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)

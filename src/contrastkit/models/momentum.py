@@ -1,15 +1,18 @@
-"""Momentum (EMA) encoders: frozen copies, the in-place EMA update and the cosine schedule.
+"""Momentum (EMA) encoders: frozen copies, the in-place EMA update and its cosine schedule.
 
 MoCo, BYOL and DINO keep a second copy of the encoder (the key encoder, target or teacher) that
 is never trained by gradient: after each optimizer step it moves toward the online network,
 ``target <- m * target + (1 - m) * online``, with a momentum m close to 1 that BYOL and DINO raise
 to 1 along a cosine (Grill et al. 2020, https://arxiv.org/abs/2006.07733, Sec. 3.2).
+``EMASchedule`` composes the two: the momentum of a step, and the update of every target with it.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -86,6 +89,47 @@ def cosine_momentum(step: int, total_steps: int, base: float, final: float = 1.0
     return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
+@dataclass(frozen=True)
+class EMASchedule:
+    """The momentum of an EMA target at each step, and the update of targets with it.
+
+    The momentum follows ``cosine_momentum`` from ``base`` at step 0 to ``final`` at the last
+    step; ``final == base`` gives a constant momentum (MoCo v2).
+
+    Args:
+        base: the momentum at step 0, in [0, 1].
+        final: the momentum at the end of training, in [0, 1].
+
+    Raises:
+        ValueError: a momentum outside [0, 1].
+    """
+
+    base: float
+    final: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value in (("base", self.base), ("final", self.final)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} momentum must be in [0, 1], got {value!r}")
+
+    def at(self, step: int, total_steps: int) -> float:
+        """Return the momentum of the update after ``step`` of ``total_steps`` (at least 1)."""
+        return cosine_momentum(step, max(int(total_steps), 1), self.base, self.final)
+
+    def update_(
+        self, pairs: Iterable[tuple[nn.Module, nn.Module]], step: int, total_steps: int
+    ) -> float:
+        """Move each ``target`` of ``(target, online)`` pairs with ``ema_update_``.
+
+        Returns:
+            The momentum used, ``self.at(step, total_steps)``.
+        """
+        momentum = self.at(step, total_steps)
+        for target, online in pairs:
+            ema_update_(target, online, momentum)
+        return momentum
+
+
 def _check_same_tensors(kind: str, target: dict, online: dict) -> None:
     if target.keys() != online.keys():
         only_t = sorted(set(target) - set(online))[:3]
@@ -102,4 +146,4 @@ def _check_same_tensors(kind: str, target: dict, online: dict) -> None:
             )
 
 
-__all__ = ["cosine_momentum", "ema_update_", "frozen_copy"]
+__all__ = ["EMASchedule", "cosine_momentum", "ema_update_", "frozen_copy"]

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -57,7 +60,27 @@ def batch_indices(
     ]
 
 
-class ViewDataset(Dataset):
+class _SeededSamples(Dataset):
+    """Item i of the wrapped dataset, made from sample i and a seed fixed by (seed, epoch, i)."""
+
+    def __init__(self, dataset: Dataset, seed: int, epoch: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        x, _ = self.dataset[index]
+        return self.make(x, mix_seed(self.seed, self.epoch, index))
+
+    def make(self, x: Tensor, seed: int):
+        """Return the item of raw sample ``x`` whose randomness is fixed by ``seed``."""
+        raise NotImplementedError
+
+
+class ViewDataset(_SeededSamples):
     """Wraps a dataset so that item i is the list of views of sample i, made reproducibly.
 
     Args:
@@ -68,27 +91,22 @@ class ViewDataset(Dataset):
     """
 
     def __init__(self, dataset: Dataset, view_fn: ViewFn, seed: int, epoch: int) -> None:
-        self.dataset = dataset
+        super().__init__(dataset, seed, epoch)
         self.view_fn = view_fn
-        self.seed = seed
-        self.epoch = epoch
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> list[Tensor]:
-        x, _ = self.dataset[index]
+    def make(self, x: Tensor, seed: int) -> list[Tensor]:
+        """Return the V views of ``x``, made under torch's global RNG seeded by ``seed``."""
         # the default CPU generator alone is reseeded (torch.manual_seed would also touch every
         # accelerator, 100x slower); views are made on the CPU
         state = torch.get_rng_state()
         try:
-            torch.default_generator.manual_seed(mix_seed(self.seed, self.epoch, index))
+            torch.default_generator.manual_seed(seed)
             return self.view_fn(x)
         finally:
             torch.set_rng_state(state)
 
 
-class DrawDataset(Dataset):
+class DrawDataset(_SeededSamples):
     """Wraps a dataset so that item i is ``(x_i, u_i)``: the raw sample and its view draws.
 
     Args:
@@ -99,17 +117,12 @@ class DrawDataset(Dataset):
     """
 
     def __init__(self, dataset: Dataset, num_draws: int, seed: int, epoch: int) -> None:
-        self.dataset = dataset
+        super().__init__(dataset, seed, epoch)
         self.num_draws = num_draws
-        self.seed = seed
-        self.epoch = epoch
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        x, _ = self.dataset[index]
-        generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, index))
+    def make(self, x: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+        """Return ``(x, u)``: x unchanged and its U draws from a generator seeded by ``seed``."""
+        generator = torch.Generator().manual_seed(seed)
         return x, torch.rand(self.num_draws, generator=generator)  # (U,)
 
 
@@ -166,7 +179,61 @@ def epoch_batches(
             yield [v.to(device, non_blocking=non_blocking) for v in batch]
 
 
+@dataclass
+class Batch:
+    """The batch of one optimizer step.
+
+    Attributes:
+        step: the 0-based step it is for.
+        epoch: the 0-based epoch it belongs to.
+        indices: this process's B sample indices in the dataset.
+        views: V tensors (B, ...) on the training device.
+    """
+
+    step: int
+    epoch: int
+    indices: list[int]
+    views: list[Tensor]
+
+
+def step_batches(
+    dataset: Dataset,
+    view_fn: ViewFn | BatchedViews,
+    *,
+    seed: int,
+    batch_size: int,
+    start_step: int,
+    total_steps: int,
+    **loading: Any,
+) -> Iterator[Batch]:
+    """Yield the batches of steps ``start_step`` to ``total_steps - 1``, epoch after epoch.
+
+    Args:
+        dataset, view_fn, seed, batch_size: as for ``epoch_batches``.
+        start_step: the first step: a run resumed there gets the batches an uninterrupted run
+            gets from there on.
+        total_steps: the step to stop before.
+        **loading: ``num_workers``, ``rank``, ``world_size``, ``device``, as for
+            ``epoch_batches``.
+    """
+    n, rank, world_size = len(dataset), loading.get("rank", 0), loading.get("world_size", 1)
+    per_epoch = steps_per_epoch(n, batch_size, world_size)
+    batches_of = partial(
+        epoch_batches, dataset, view_fn, seed=seed, batch_size=batch_size, **loading
+    )
+    step = start_step
+    while step < total_steps:
+        epoch, first = divmod(step, per_epoch)
+        indices = batch_indices(seed, epoch, n, batch_size, rank, world_size)
+        for views in batches_of(epoch=epoch, start_batch=first):
+            yield Batch(step, epoch, indices[step % per_epoch], views)
+            step += 1
+            if step >= total_steps:
+                return
+
+
 __all__ = [
+    "Batch",
     "DrawDataset",
     "ViewDataset",
     "batch_indices",
@@ -174,5 +241,6 @@ __all__ = [
     "epoch_batches",
     "epoch_order",
     "mix_seed",
+    "step_batches",
     "steps_per_epoch",
 ]

@@ -1,25 +1,38 @@
-"""The training configuration: one JSON-serialisable dataclass, filled from defaults and recipes.
+"""The training configuration: one JSON-serialisable dataclass whose fields say everything once.
+
+Each field of ``TrainConfig`` is declared with ``setting(...)``: its default, its help text, its
+check, its command-line flag (if any) and whether ``--resume`` may change it. The command line
+(``contrastkit.cli.train``), ``check_config`` and the resume whitelist are all read from there.
 
 Precedence, lowest first: the global defaults below, the small-data settings of the dataset
 (``DATA_DEFAULTS``), a TOML recipe (``configs/*.toml``, keys are ``TrainConfig`` fields), explicit
-command-line flags. Fields left ``None`` mean "the dataset's default"; ``resolve_config`` fills
-them and the resolved config is what ``config.json`` stores, so a run can always be rebuilt.
+command-line flags. Fields left ``None`` mean "the dataset's default";
+``contrastkit.training.resolve.resolve_config`` fills them and the resolved config is what
+``config.json`` stores, so a run can always be rebuilt.
+
+This module imports neither torch nor the methods (the method names are looked up when a config
+is checked), so that the command line builds its parser in a blink.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-import math
 import sys
-import time
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from contrastkit.methods import METHODS
-from contrastkit.training.optim import OPTIMIZERS, SCHEDULES
-from contrastkit.transforms import has_batched_views
+from contrastkit.training.checks import (
+    Check,
+    batch_of_pairs,
+    device_name,
+    method_names,
+    non_negative,
+    one_of,
+    positive,
+    positive_int,
+    table,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +41,8 @@ else:  # pragma: no cover
 
 AMP_MODES: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
 VIEW_PIPELINES: tuple[str, ...] = ("auto", "batched", "per_sample")
+OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd", "lars")
+SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 
 # Used when neither the dataset nor the user says otherwise.
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -67,90 +82,225 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
 
 DEFAULT_BACKBONE_BY_KIND = {"points": "mlp", "images": "cnn"}
 
+# ---------------------------------------------------------------------------------------------
+# Declaring a field once
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How a field appears on the command line of ``contrastkit train``.
+
+    Attributes:
+        name: the flag (None: ``--field-name``).
+        sets: for a switch, the value it gives the field (``--no-eval`` sets ``eval`` to False);
+            None for a flag that takes a value.
+        help: the switch's own help text (None: the field's).
+        default: the "(default: ...)" text where the defaults tables cannot say it.
+        replaces: the other half of the same setting: a recipe's value for it is dropped when
+            only this flag is given (``--epochs`` beats a recipe's ``steps``).
+    """
+
+    name: str | None = None
+    sets: bool | None = None
+    help: str | None = None
+    default: str | None = None
+    replaces: str | None = None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What ``TrainConfig`` knows of a field besides its type and default (its metadata).
+
+    Attributes:
+        help: what the field means; ``{default}`` marks where ``--help`` shows the default
+            (at the end when absent), which the CLI derives from the defaults tables.
+        check: ``check(name, value)`` raises ValueError for a bad value (``checks``).
+        flag: the field's command-line flag (None: recipes and the Python API only).
+        resumable: ``--resume`` may change it, because it does not change the result.
+    """
+
+    help: str
+    check: Check | None = None
+    flag: Flag | None = None
+    resumable: bool = False
+
+
+def setting(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    check: Check | None = None,
+    flag: Flag | bool = False,
+    resumable: bool = False,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """Declare a ``TrainConfig`` field: its default (or ``factory``), help, check and flag."""
+    meta = {"setting": Setting(help, check, Flag() if flag is True else flag or None, resumable)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
 
 @dataclass
 class TrainConfig:
     """Everything that defines a training run; ``None`` means "the dataset's default".
 
-    Attributes:
-        method: a key of ``contrastkit.methods.METHODS``.
-        data: dataset spec, ``NAME`` or ``NAME:PATH``.
-        backbone: a name of ``contrastkit.models.backbones.BACKBONES`` (None: mlp for points, cnn
-        for
-            small images).
-        epochs: passes over the data; ignored when ``steps`` is set.
-        steps: optimizer steps in total (wins over ``epochs``).
-        batch_size: samples per step over all processes (the global batch; under torchrun each
-            of the W processes takes batch_size / W of them).
-        lr: peak learning rate (after warmup).
-        weight_decay: decoupled (AdamW) or L2 (SGD, LARS) decay of weights with ndim > 1.
-        optimizer: "adamw", "sgd" or "lars".
-        momentum: for sgd and lars.
-        warmup_epochs: linear warmup length in epochs; ``warmup_steps`` wins when set.
-        warmup_steps: linear warmup length in steps.
-        schedule: "cosine" or "constant" after warmup.
-        min_lr_ratio: final learning rate of the cosine schedule, as a fraction of ``lr``.
-        clip_grad: clip the global gradient norm to this value (None: no clipping).
-        amp: "auto" (bf16 or fp16 autocast on CUDA, off on CPU), "off", "bf16", "fp16".
-        temperature: the method's temperature (None: the method's default).
-        method_options: keyword arguments of the method's constructor.
-        backbone_options: keyword arguments of ``build_backbone``.
-        view_options: keyword arguments of the view recipe (``build_view_fn``).
-        view_pipeline: "batched" (views of the whole batch at once on the training device;
-            image recipes only), "per_sample" (torchvision v2, one image at a time, in the
-            loader) or "auto" (batched where it exists).
-        seed: fixes initialisation, data order and augmentation.
-        device: "auto" (CUDA when available), "cpu", "cuda", "cuda:N".
-        out: run folder (None: ``runs/<method>-<data>-<timestamp>``).
-        log_every: write a metrics line every this many steps (and at the first and last).
-        checkpoint_every: checkpoint every this many steps (None: at every epoch end).
-        eval: evaluate the encoder after training.
-        tsne: also draw a t-SNE map (slower than PCA).
-        progress: show a progress bar when stderr is a terminal.
-        chunk_size: gradient-caching chunk (None: whole batch at once).
-        backend: torch.distributed backend under torchrun: "auto" (nccl with GPUs, else gloo),
-            "gloo" or "nccl"; ignored on a single process.
-        sync_bn: under torchrun, compute BatchNorm statistics over the global batch.
-        num_workers: DataLoader worker processes making views.
-        eval_batch_size: batch size when embedding datasets for evaluation.
-        input_shape: shape of one sample, filled in from the data (rebuilds the backbone).
+    Every field's meaning is its ``help`` (``settings()``), which ``contrastkit train --help``
+    prints next to its default.
     """
 
-    method: str = "simclr"
-    data: str = "digits"
-    backbone: str | None = None
-    epochs: int | None = None
-    steps: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    optimizer: str = "adamw"
-    momentum: float = 0.9
-    warmup_epochs: float | None = None
-    warmup_steps: int | None = None
-    schedule: str = "cosine"
-    min_lr_ratio: float = 0.0
-    clip_grad: float | None = None
-    amp: str = "auto"
-    temperature: float | None = None
-    method_options: dict[str, Any] = field(default_factory=dict)
-    backbone_options: dict[str, Any] = field(default_factory=dict)
-    view_options: dict[str, Any] = field(default_factory=dict)
-    view_pipeline: str = "auto"
-    seed: int = 0
-    device: str = "auto"
-    out: str | None = None
-    log_every: int | None = None
-    checkpoint_every: int | None = None
-    eval: bool = True
-    tsne: bool = False
-    progress: bool = True
-    chunk_size: int | None = None
-    backend: str = "auto"
-    sync_bn: bool = False
-    num_workers: int = 0
-    eval_batch_size: int = 512
-    input_shape: list[int] | None = None
+    method: str = setting(
+        "simclr", "simclr, moco, byol, ...", check=one_of(method_names), flag=True
+    )
+    data: str = setting(
+        "digits", "NAME or NAME:PATH: toy (2-D clusters), digits (8x8), ...", flag=True
+    )
+    backbone: str | None = setting(
+        None, "encoder: mlp, cnn, resnet18, resnet50, vit, timm:NAME", flag=True
+    )
+    epochs: int | None = setting(
+        None,
+        "passes over the data, ignored when --steps is set ({default}). Contrastive methods keep "
+        "improving long after the loss flattens; train longer before trying bigger models",
+        check=positive_int,
+        flag=Flag(replaces="steps"),
+    )
+    steps: int | None = setting(
+        None,
+        "optimizer steps in total; wins over --epochs",
+        check=positive_int,
+        flag=Flag(replaces="epochs"),
+    )
+    batch_size: int | None = setting(
+        None,
+        "samples per step over all processes ({default}); under torchrun each of the W processes "
+        "takes batch_size / W. Each sample's other 2N-2 views are its negatives, so larger "
+        "batches tighten the InfoNCE bound log(2N-1)",
+        check=batch_of_pairs,
+        flag=True,
+    )
+    lr: float | None = setting(
+        None,
+        "peak learning rate after warmup, with AdamW ({default}). With --optimizer lars use "
+        "about 0.3 x batch/256 (SimCLR)",
+        check=positive,
+        flag=True,
+    )
+    weight_decay: float | None = setting(
+        None,
+        "decoupled (AdamW) or L2 (SGD, LARS) decay of weights with ndim > 1",
+        check=non_negative,
+        flag=True,
+    )
+    optimizer: str = setting(
+        "adamw",
+        "adamw (small data), sgd, lars (large batches)",
+        check=one_of(OPTIMIZERS),
+        flag=True,
+    )
+    momentum: float = setting(0.9, "momentum of sgd and lars", check=non_negative)
+    warmup_epochs: float | None = setting(
+        None,
+        "linear warmup, in epochs",
+        check=non_negative,
+        flag=Flag(replaces="warmup_steps"),
+    )
+    warmup_steps: int | None = setting(
+        None, "linear warmup, in steps (wins over warmup_epochs)", check=non_negative
+    )
+    schedule: str = setting("cosine", "cosine or constant after warmup", check=one_of(SCHEDULES))
+    min_lr_ratio: float = setting(
+        0.0, "final learning rate of the cosine schedule, as a fraction of lr", check=non_negative
+    )
+    clip_grad: float | None = setting(
+        None,
+        "clip the global gradient norm to this value",
+        check=positive,
+        flag=Flag(default="off; 3.0 for dino, as in its paper"),
+    )
+    amp: str = setting(
+        "auto",
+        "auto (bf16/fp16 on CUDA, off on CPU), off, bf16, fp16",
+        check=one_of(AMP_MODES),
+        flag=True,
+    )
+    temperature: float | None = setting(
+        None,
+        "the method's temperature ({default}). Lower values weigh hard negatives more; below 0.1 "
+        "training is often unstable",
+        check=positive,
+        flag=Flag(default="the paper's, 0.5 for SimCLR"),
+    )
+    method_options: dict[str, Any] = setting(
+        help="keyword arguments of the method's constructor", check=table, factory=dict
+    )
+    backbone_options: dict[str, Any] = setting(
+        help="keyword arguments of build_backbone", check=table, factory=dict
+    )
+    view_options: dict[str, Any] = setting(
+        help="keyword arguments of the view recipe (build_view_fn)", check=table, factory=dict
+    )
+    view_pipeline: str = setting(
+        "auto",
+        "auto (batched for image recipes, per_sample otherwise), batched (views of the whole "
+        "batch at once on --device, 10x cheaper on a CPU), per_sample (torchvision v2, one image "
+        "at a time, in the loader)",
+        check=one_of(VIEW_PIPELINES),
+        flag=True,
+    )
+    seed: int = setting(0, "fixes init, data order and views", flag=True)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N, mps", check=device_name, flag=True)
+    out: str | None = setting(
+        None, "run folder", flag=Flag(default="runs/<method>-<data>-<timestamp>")
+    )
+    log_every: int | None = setting(
+        None, "steps between metrics lines, and the first and last", check=positive_int, flag=True
+    )
+    checkpoint_every: int | None = setting(
+        None, "steps between checkpoints", check=positive_int, flag=Flag(default="every epoch")
+    )
+    eval: bool = setting(
+        True,
+        "evaluate the encoder after training",
+        flag=Flag("--no-eval", sets=False, help="skip the evaluation after training"),
+        resumable=True,
+    )
+    tsne: bool = setting(
+        False, "also draw a t-SNE map of h (slower than PCA)", flag=Flag(sets=True), resumable=True
+    )
+    progress: bool = setting(
+        True,
+        "show a progress bar when stderr is a terminal",
+        flag=Flag("--quiet", sets=False, help="no progress bar or log lines, only the results"),
+        resumable=True,
+    )
+    chunk_size: int | None = setting(
+        None,
+        "gradient caching: embed at most this many samples at once, then backpropagate chunk by "
+        "chunk, for batches larger than memory with the same gradient",
+        check=positive_int,
+        flag=Flag(default="off; simclr and clip"),
+    )
+    backend: str = setting(
+        "auto",
+        "under torchrun: auto (nccl with GPUs, else gloo), gloo, nccl. --batch-size is then the "
+        "global batch, split over the processes",
+        flag=True,
+    )
+    sync_bn: bool = setting(
+        False,
+        "under torchrun: BatchNorm statistics over the global batch",
+        flag=Flag(sets=True, default="per process"),
+    )
+    num_workers: int = setting(
+        0, "data-loading processes", check=non_negative, flag=True, resumable=True
+    )
+    eval_batch_size: int = setting(
+        512, "batch size when embedding datasets for evaluation", check=positive_int, resumable=True
+    )
+    input_shape: list[int] | None = setting(
+        None, "shape of one sample, filled in from the data (rebuilds the backbone)"
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict of every field."""
@@ -172,6 +322,42 @@ class TrainConfig:
         return cls(**values)
 
 
+def settings() -> dict[str, Setting]:
+    """Return every field's ``Setting``, by field name, in declaration order."""
+    return {f.name: f.metadata["setting"] for f in fields(TrainConfig)}
+
+
+def resumable_fields() -> set[str]:
+    """Return the fields ``--resume`` may change (those that do not change the result)."""
+    return {name for name, s in settings().items() if s.resumable}
+
+
+def check_config(config: TrainConfig) -> None:
+    """Check every value that can be checked without the data, with each field's own check.
+
+    Raises:
+        ValueError: naming the field, the value received and what is expected.
+    """
+    for name, spec in settings().items():
+        if spec.check is not None:
+            spec.check(name, getattr(config, name))
+
+
+def read_values(path: Path, loads: Callable[[str], Any], *, missing: str, invalid: str) -> Any:
+    """Parse a settings file with ``loads`` (``tomllib.loads``, ``json.loads``).
+
+    Raises:
+        ValueError: ``missing`` when there is no file; ``invalid (parser error)`` when it does
+            does not parse or is not text.
+    """
+    try:
+        return loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ValueError(missing) from err
+    except ValueError as err:  # TOMLDecodeError, JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{invalid} ({err})") from err
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML recipe: a table of ``TrainConfig`` fields (sub-tables for the option dicts).
 
@@ -179,167 +365,31 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         ValueError: the file is missing, is not valid TOML, or has unknown keys.
     """
     path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise ValueError(f"--config {path}: no such file") from err
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"--config {path}: not valid TOML ({err})") from err
+    values = read_values(
+        path,
+        tomllib.loads,
+        missing=f"--config {path}: no such file",
+        invalid=f"--config {path}: not valid TOML",
+    )
     TrainConfig.from_dict(values, source=f"--config {path}")  # checks the keys
     return values
 
 
-def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
-    if value is None:
-        return
-    bad = isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
-    if bad or value <= 0 or (integer and int(value) != value):
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-
-
-def check_config(config: TrainConfig) -> None:
-    """Check every value that can be checked without the data.
-
-    Raises:
-        ValueError: naming the field, the value received and what is expected.
-    """
-    if config.method not in METHODS:
-        raise ValueError(
-            f"unknown method {config.method!r}; expected one of: {', '.join(sorted(METHODS))}"
-        )
-    for name in (
-        "epochs",
-        "steps",
-        "log_every",
-        "checkpoint_every",
-        "eval_batch_size",
-        "chunk_size",
-    ):
-        _positive(name, getattr(config, name), integer=True)
-    for name in ("lr", "temperature", "clip_grad"):
-        _positive(name, getattr(config, name))
-    if config.batch_size is not None:
-        _positive("batch_size", config.batch_size, integer=True)
-        if config.batch_size < 2:
-            raise ValueError(f"batch_size must be at least 2 (negatives), got {config.batch_size}")
-    for name in ("weight_decay", "warmup_epochs", "warmup_steps", "min_lr_ratio", "momentum"):
-        value = getattr(config, name)
-        if value is not None and not (isinstance(value, int | float) and value >= 0):
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
-    if config.num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0, got {config.num_workers}")
-    choices = {
-        "optimizer": OPTIMIZERS,
-        "schedule": SCHEDULES,
-        "amp": AMP_MODES,
-        "view_pipeline": VIEW_PIPELINES,
-    }
-    for name, valid in choices.items():
-        if getattr(config, name) not in valid:
-            raise ValueError(
-                f"unknown {name} {getattr(config, name)!r}; expected one of: {', '.join(valid)}"
-            )
-    device = config.device
-    if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
-        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
-    for name in ("method_options", "backbone_options", "view_options"):
-        if not isinstance(getattr(config, name), dict):
-            raise ValueError(f"{name} must be a table/dict, got {getattr(config, name)!r}")
-
-
-def accepted_options(method: str) -> set[str] | None:
-    """Return the keyword arguments the method's constructor takes (None: it takes any)."""
-    params = inspect.signature(METHODS[method].__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return {name for name in params if name not in ("self", "backbone")}
-
-
-def default_out(method: str, data: str) -> str:
-    """Return a fresh ``runs/<method>-<data>-<timestamp>`` folder name (suffixed if taken)."""
-    stem = f"runs/{method}-{data.partition(':')[0]}-{time.strftime('%Y%m%d-%H%M%S')}"
-    candidate, n = stem, 1
-    while Path(candidate).exists():
-        n += 1
-        candidate = f"{stem}-{n}"
-    return candidate
-
-
-def resolve_config(config: TrainConfig, dataset) -> TrainConfig:
-    """Return a copy with every ``None`` default filled from the dataset and the method.
-
-    Args:
-        config: as given by the user (already passed ``check_config``).
-        dataset: the training data (its name picks ``DATA_DEFAULTS``; its shape is recorded).
-
-    Raises:
-        ValueError: the method does not take an option or a temperature that was given.
-    """
-    name = config.data.partition(":")[0]
-    data_defaults = DATA_DEFAULTS.get(name, {})
-    values = config.to_dict()
-    if values["epochs"] is None and values["steps"] is None:  # epochs/steps are one setting
-        values["steps"] = data_defaults.get("steps")
-        if values["steps"] is None:
-            values["epochs"] = data_defaults.get("epochs", GLOBAL_DEFAULTS["epochs"])
-    for key in ("batch_size", "lr", "weight_decay", "log_every"):
-        if values[key] is None:
-            values[key] = data_defaults.get(key, GLOBAL_DEFAULTS[key])
-    if values["warmup_steps"] is None and values["warmup_epochs"] is None:
-        values["warmup_steps"] = data_defaults.get("warmup_steps")
-        if values["warmup_steps"] is None:
-            values["warmup_epochs"] = data_defaults.get(
-                "warmup_epochs", GLOBAL_DEFAULTS["warmup_epochs"]
-            )
-    kind = getattr(dataset, "kind", "images")
-    if values["backbone"] is None:
-        values["backbone"] = data_defaults.get(
-            "backbone", DEFAULT_BACKBONE_BY_KIND.get(kind, "cnn")
-        )
-    if values["backbone"] == data_defaults.get("backbone"):
-        values["backbone_options"] = {
-            **data_defaults.get("backbone_options", {}),
-            **values["backbone_options"],
-        }
-
-    accepted = accepted_options(config.method)
-    user_options = dict(values["method_options"])
-    if config.temperature is not None:
-        user_options["temperature"] = config.temperature
-    if accepted is not None:
-        unknown = sorted(set(user_options) - accepted)
-        if unknown:
-            raise ValueError(
-                f"method {config.method!r} has no option(s) {unknown}"
-                + (" (--temperature)" if "temperature" in unknown else "")
-                + f"; it accepts: {', '.join(sorted(accepted)) or 'none'}"
-            )
-    recipe_options = {
-        k: v
-        for k, v in data_defaults.get("method_options", {}).items()
-        if accepted is None or k in accepted
-    }
-    from_data = METHODS[config.method].options_from_data(dataset)
-    values["method_options"] = {**recipe_options, **from_data, **user_options}
-    values["input_shape"] = [int(s) for s in dataset.input_shape]
-    if values["view_pipeline"] == "auto":  # config.json records the pipeline that was used
-        recipe = METHODS[config.method].view_recipe
-        batched = has_batched_views(recipe, dataset)
-        values["view_pipeline"] = "batched" if batched else "per_sample"
-    if values["out"] is None:
-        values["out"] = default_out(config.method, config.data)
-    return dataclasses.replace(config, **values)
-
-
 __all__ = [
     "AMP_MODES",
-    "VIEW_PIPELINES",
     "DATA_DEFAULTS",
+    "DEFAULT_BACKBONE_BY_KIND",
     "GLOBAL_DEFAULTS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "VIEW_PIPELINES",
+    "Flag",
+    "Setting",
     "TrainConfig",
-    "accepted_options",
     "check_config",
     "load_toml",
-    "resolve_config",
+    "read_values",
+    "resumable_fields",
+    "setting",
+    "settings",
 ]

@@ -16,13 +16,15 @@ batch statistics (up to float rounding). With BatchNorm in training mode each ch
 with its own statistics, exactly as a micro-batch would be: the loss is then that of a different
 (chunk-normalised) network, and running statistics are updated once per chunk.
 
-A method supports gradient caching when it has the two halves of its ``training_step``:
+A method supports gradient caching when it declares ``supports_gradient_cache = True`` and
+implements the two halves of its ``training_step`` (declared in ``contrastkit.methods.base``):
 
     embed_views(views: list[Tensor]) -> list[Tensor]      # V inputs (B, ...) -> E embeddings (B, D)
     loss_from_embeddings(zs: list[Tensor]) -> dict         # {"loss": scalar, ...}, as training_step
 
 so that ``training_step(views) == loss_from_embeddings(embed_views(views))``. Every row of an
-embedding must depend only on the same row of the inputs.
+embedding must depend only on the same row of the inputs. ``cached_step`` returns that dict,
+``"state/..."`` entries included, for the trainer to hand to ``method.after_step``.
 
 Letters used in shapes: B batch size (this process), C chunk size, D embedding width.
 """
@@ -39,11 +41,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from contrastkit.training import ddp
 
 
-def supports_gradient_cache(method: nn.Module) -> bool:
-    """Return True when ``method`` has ``embed_views`` and ``loss_from_embeddings``."""
-    return callable(getattr(method, "embed_views", None)) and callable(
-        getattr(method, "loss_from_embeddings", None)
-    )
+def supports_gradient_cache(method: nn.Module | type) -> bool:
+    """Return the method's (or method class's) declared ``supports_gradient_cache``."""
+    return getattr(method, "supports_gradient_cache", False) is True
 
 
 def check_gradient_cache(method: nn.Module, chunk_size: int) -> None:
@@ -56,8 +56,9 @@ def check_gradient_cache(method: nn.Module, chunk_size: int) -> None:
         names = [n for n, cls in METHODS.items() if supports_gradient_cache(cls)]
         this = next((n for n, cls in METHODS.items() if type(method) is cls), type(method).__name__)
         raise ValueError(
-            f"--chunk-size works with contrastive methods: {', '.join(names)}; {this} has no "
-            "embed_views/loss_from_embeddings (train it without --chunk-size)"
+            f"--chunk-size works with contrastive methods: {', '.join(names)}; {this} does not "
+            "split its training_step into embed_views/loss_from_embeddings (train it without "
+            "--chunk-size)"
         )
 
 
@@ -85,7 +86,8 @@ def cached_step(
         autocast: a context factory wrapped around every forward computation (e.g. autocast).
 
     Returns:
-        The dict of ``loss_from_embeddings`` with every tensor detached.
+        The dict of ``loss_from_embeddings`` with every tensor detached, ``"state/..."``
+        entries included: what ``method.after_step`` needs, as from ``training_step``.
 
     Raises:
         ValueError: the method lacks the interface, ``chunk_size`` < 1, or views differ in B.

@@ -14,10 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from contrastkit.training.config import OPTIMIZERS, SCHEDULES
 from contrastkit.training.lars import LARS
-
-OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd", "lars")
-SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 
 
 def lr_factor(
@@ -103,11 +101,22 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
 
 
+def scheduled_lr(optimizer: torch.optim.Optimizer) -> float:
+    """Return the learning rate the schedule sets now: that of the first group it moves.
+
+    Groups flagged ``fixed_lr`` (SimSiam's predictor) are skipped; with only such groups, the
+    first group's rate.
+    """
+    groups = optimizer.param_groups
+    return next((g["lr"] for g in groups if not g.get("fixed_lr")), groups[0]["lr"])
+
+
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "build_optimizer",
     "build_scheduler",
     "lr_factor",
+    "scheduled_lr",
     "split_decay",
 ]

@@ -1,7 +1,9 @@
 """Figures of a run: loss curve, 2-D map of h, histograms of cosine similarity.
 
-Every figure is drawn with matplotlib's Agg backend (no display needed) and written atomically
-as a PNG. Maps and histograms compare the encoder before training (random init) and after.
+Every figure is a ``matplotlib.figure.Figure`` drawn on its own Agg canvas (no display needed)
+and written atomically as a PNG. Neither ``pyplot`` nor ``matplotlib.use`` is touched, so
+importing this module leaves a notebook user's backend as it was. Maps and histograms compare
+the encoder before training (random init) and after.
 
 Letters used in shapes: N samples, F feature width.
 """
@@ -12,21 +14,32 @@ import io
 import os
 from pathlib import Path
 
-import matplotlib
+import torch
+import torch.nn.functional as F
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from contrastkit.checkpoint import atomic_write  # noqa: E402
+from contrastkit.checkpoint import atomic_write
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def _figure(width: float, height: float) -> Figure:
+    # a Figure with its own Agg canvas: nothing is registered with pyplot, so nothing leaks
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _panels(count: int, panel_width: float, height: float) -> tuple[Figure, list[Axes]]:
+    fig = _figure(panel_width * count, height)
+    return fig, list(fig.subplots(1, count, squeeze=False)[0])
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
+    # render to memory first so that a failed draw never leaves a half-written file
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
     return Path(path)
 
@@ -35,7 +48,8 @@ def plot_loss(records: list[dict], path: str | os.PathLike) -> Path:
     """Draw the loss of each logged step (and the per-epoch mean) from metrics.jsonl records."""
     steps = [r["step"] for r in records if r.get("event") == "step"]
     losses = [r["loss"] for r in records if r.get("event") == "step"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = _figure(6, 3.5)
+    ax = fig.subplots()
     ax.plot(steps, losses, lw=1, label="loss (logged steps)")
     epochs = [r for r in records if r.get("event") == "epoch"]
     if len(epochs) > 1:
@@ -75,8 +89,8 @@ def plot_embedding_maps(
     method: str = "pca",
 ) -> Path:
     """Draw one 2-D map per entry of ``panels`` (title -> features (N, F)), coloured by label."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
-    for ax, (title, feats) in zip(axes[0], panels.items(), strict=True):
+    fig, axes = _panels(len(panels), 4.2, 4)
+    for ax, (title, feats) in zip(axes, panels.items(), strict=True):
         xy = project_2d(feats, method)
         scatter = ax.scatter(xy[:, 0], xy[:, 1], c=labels.numpy(), cmap="tab10", s=8)
         ax.set_title(f"{title} ({method.upper()})")
@@ -102,15 +116,15 @@ def plot_similarity_histograms(
     panels: dict[str, Tensor], labels: Tensor, path: str | os.PathLike
 ) -> Path:
     """Draw histograms of same-label vs different-label cosine similarity, one panel per entry."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
-    for ax, (title, feats) in zip(axes[0], panels.items(), strict=True):
+    fig, axes = _panels(len(panels), 4.2, 3.2)
+    for ax, (title, feats) in zip(axes, panels.items(), strict=True):
         same, diff = pair_similarities(feats, labels)
         bins = torch.linspace(-1, 1, 61).numpy()
         ax.hist(diff.numpy(), bins=bins, alpha=0.6, density=True, label="different label")
         ax.hist(same.numpy(), bins=bins, alpha=0.6, density=True, label="same label")
         ax.set_title(f"{title}: gap {same.mean() - diff.mean():.3f}")
         ax.set_xlabel("cosine similarity")
-    axes[0][0].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
     return _save(fig, path)
 
 

@@ -28,7 +28,7 @@ from contrastkit.methods import METHODS, Method
 from contrastkit.models.backbones import build_backbone
 from contrastkit.training import plots
 from contrastkit.training.batches import ViewDataset, collate_views, mix_seed
-from contrastkit.training.config import TrainConfig
+from contrastkit.training.config import TrainConfig, read_values
 from contrastkit.transforms import build_view_fn
 
 logger = logging.getLogger(__name__)
@@ -121,12 +121,12 @@ def read_config(run_dir: str | os.PathLike) -> TrainConfig:
     path = Path(run_dir).expanduser() / CONFIG_FILE
     if not Path(run_dir).expanduser().is_dir():
         raise ValueError(f"{run_dir} is not a folder")
-    try:
-        values = json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise ValueError(f"{run_dir} is not a contrastkit run (no {CONFIG_FILE})") from err
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err})") from err
+    values = read_values(
+        path,
+        json.loads,
+        missing=f"{run_dir} is not a contrastkit run (no {CONFIG_FILE})",
+        invalid=f"{path} is not valid JSON",
+    )
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a JSON object, got {type(values).__name__}")
     values.setdefault("view_pipeline", "per_sample")  # what runs made before the field used

@@ -1,48 +1,43 @@
 """The trainer: one loop for every method, with exact resume.
 
 Read top to bottom: ``train`` checks everything before creating the run folder, ``_fit`` runs the
-loop. Each step: make the batch of views, forward (``method.training_step``), check the loss is
-finite, backward, ``method.before_optimizer_step``, clip, optimizer step, learning-rate schedule,
-``method.after_step``; then log, checkpoint, and advance the progress bar.
+loop. Each step: the batch of views (``batches.step_batches``), forward (``method.training_step``),
+check the loss is finite, backward, ``method.before_optimizer_step``, clip, optimizer step,
+learning-rate schedule (``state.TrainingState``), ``method.after_step`` with the step's outputs;
+then the metrics line (``runlog.RunLog``), the checkpoint and the progress bar.
 
 Everything random is a pure function of (seed, step) or (seed, epoch, sample): the data order and
 views (``contrastkit.training.batches``) and the global RNG before each forward pass. A checkpoint
-holds
-model, optimizer, scheduler and scaler state, so a run killed at any moment and resumed from its
-last checkpoint ends with the same weights and the same ``metrics.jsonl`` as an uninterrupted run.
+holds model, optimizer, scheduler and scaler state, so a run killed at any moment and resumed from
+its last checkpoint ends with the same weights and the same ``metrics.jsonl`` as an uninterrupted
+run.
 
 Step numbers: the hooks receive the 0-based index of the optimizer step being taken
-(``after_step(step, total_steps)`` runs after the update of step ``step``); metrics and
+(``after_step(step, total_steps, outputs)`` runs after the update of step ``step``); metrics and
 checkpoints count completed steps (1-based).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import math
 import os
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from contrastkit import distributed
-from contrastkit.checkpoint import load_checkpoint, save_checkpoint
+from contrastkit.checkpoint import load_checkpoint
 from contrastkit.data import build_dataset
 from contrastkit.data.captions import CaptionedImages
 from contrastkit.losses import info_nce_bound
 from contrastkit.methods import Method
 from contrastkit.training import ddp, plots
-from contrastkit.training.batches import epoch_batches, mix_seed, steps_per_epoch
-from contrastkit.training.config import TrainConfig, check_config, resolve_config
+from contrastkit.training.batches import mix_seed, step_batches
+from contrastkit.training.config import TrainConfig, check_config, resumable_fields
 from contrastkit.training.gradcache import cached_step, check_gradient_cache
-from contrastkit.training.monitor import CollapseMonitor
-from contrastkit.training.optim import build_optimizer, build_scheduler
+from contrastkit.training.resolve import resolve_config
+from contrastkit.training.runlog import Progress, RunLog
 from contrastkit.training.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -58,32 +53,11 @@ from contrastkit.training.runs import (
     truncate_metrics,
     write_json,
 )
+from contrastkit.training.state import RunLength, TrainingDiverged, TrainingState
 from contrastkit.training.sync_batchnorm import convert_sync_batch_norm
 from contrastkit.transforms import BatchedViews, ViewFn, build_batched_view_fn, build_view_fn
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingDiverged(RuntimeError):  # noqa: N818 (the name says what happened)
-    """The loss became NaN or infinite; the last good checkpoint is left untouched.
-
-    Attributes:
-        step: the 1-based step whose loss was not finite.
-        checkpoint: the last good checkpoint (None when none was written yet).
-        checkpoint_step: the step that checkpoint holds.
-    """
-
-    def __init__(self, step: int, loss: float, checkpoint: Path | None, checkpoint_step: int):
-        where = (
-            f"last good checkpoint: {checkpoint} (step {checkpoint_step})"
-            if checkpoint is not None
-            else "no checkpoint was written yet"
-        )
-        super().__init__(
-            f"loss is {loss} at step {step}; training stopped ({where}). "
-            "Try a lower --lr, --clip-grad or a longer warmup."
-        )
-        self.step, self.checkpoint, self.checkpoint_step = step, checkpoint, checkpoint_step
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,14 +73,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise ValueError("--device mps: MPS is not available here; use --device cpu")
     return torch.device(name)
-
-
-def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    if mode == "off" or (mode == "auto" and device.type != "cuda"):
-        return None
-    if mode == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
 
 
 def prepare(config: TrainConfig) -> tuple[TrainConfig, Any, Method, Any]:
@@ -134,14 +100,14 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, Any, Method, Any]:
     method.check_batch_size(local_batch)
     if config.chunk_size is not None:
         check_gradient_cache(method, config.chunk_size)
-    view_fn = _view_fn(config, method.view_recipe, dataset)
+    view_fn = view_fn_of(config, method.view_recipe, dataset)
     if method.view_recipe == "image_text":  # CLIP: each sample also carries its caption ids
         dataset = CaptionedImages(dataset, method.tokenizer)
     return config, dataset, method, view_fn
 
 
-def _view_fn(config: TrainConfig, recipe: str, dataset) -> ViewFn | BatchedViews:
-    """Return the view function of the resolved ``config.view_pipeline``.
+def view_fn_of(config: TrainConfig, recipe: str, dataset) -> ViewFn | BatchedViews:
+    """Return the view function of ``recipe`` in the resolved ``config.view_pipeline``.
 
     Raises:
         ValueError: "batched" for a recipe or dataset that has none, or bad view options.
@@ -170,7 +136,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> Path:
         if distributed.is_main_process():
             run_dir = create_run_dir(config.out, overwrite=overwrite)
             write_json(run_dir / CONFIG_FILE, config.to_dict())
-        return _fit(config, dataset, method, view_fn, run_dir, state=None)
+        return _fit(config, dataset, method, view_fn, run_dir, saved=None)
 
 
 def resume(run_dir: str | os.PathLike, *, device: str | None = None, **overrides: Any) -> Path:
@@ -179,19 +145,19 @@ def resume(run_dir: str | os.PathLike, *, device: str | None = None, **overrides
     Args:
         run_dir: a folder written by ``train``.
         device: run on another device than the saved one (the result then may differ slightly).
-        **overrides: fields that do not change the result: ``eval``, ``progress``, ``tsne``,
-            ``num_workers``, ``eval_batch_size``.
+        **overrides: fields that do not change the result (``config.resumable_fields()``:
+            ``eval``, ``progress``, ``tsne``, ``num_workers``, ``eval_batch_size``).
 
     Raises:
         ValueError: not a run folder, or a missing, corrupted or foreign checkpoint.
     """
-    allowed = {"eval", "progress", "tsne", "num_workers", "eval_batch_size"}
+    allowed = resumable_fields()
     if set(overrides) - allowed:
         changed = sorted(set(overrides) - allowed)
         raise ValueError(f"--resume continues the saved settings; cannot change {changed}")
     run_dir = Path(run_dir).expanduser()
     saved = read_config(run_dir)
-    state = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE)
     changes = {k: v for k, v in overrides.items() if v is not None}
     if device is not None:
         changes["device"] = device
@@ -201,189 +167,82 @@ def resume(run_dir: str | os.PathLike, *, device: str | None = None, **overrides
         )
         if not os.access(run_dir, os.W_OK):
             raise PermissionError(f"--resume {run_dir}: the folder is not writable")
-        return _fit(config, dataset, method, view_fn, run_dir, state=state)
+        return _fit(config, dataset, method, view_fn, run_dir, saved=checkpoint)
 
 
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _restore(method, optimizer, scheduler, scaler, state: dict[str, Any]) -> None:
-    try:
-        method.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-    except (KeyError, RuntimeError, ValueError) as err:
-        raise ValueError(
-            f"not a contrastkit checkpoint: it does not match this run's config ({err})"
-        ) from err
-    torch.set_rng_state(state["rng"]["torch"])
-    if "cuda" in state["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-
-
-def _step_record(out: dict, step: int, epoch: int, loss: float, lr: float, monitor) -> dict:
-    """Return the metrics line of a logged step: loss, lr, named terms, collapse statistics."""
-    record = {"event": "step", "step": step, "epoch": epoch, "loss": loss, "lr": lr}
-    for key, value in out.items():
-        if key not in ("loss", "embedding") and torch.is_tensor(value) and value.numel() == 1:
-            record[key] = float(value)
-    embedding = out.get("embedding")
-    if embedding is not None:
-        embedding = distributed.gather_nograd(embedding)  # the global batch (every process)
-    if embedding is not None and embedding.ndim == 2 and embedding.shape[0] >= 2:
-        record |= monitor(embedding.float(), step)
-    return record
-
-
-def _fit(config, dataset, method, view_fn, run_dir: Path, state: dict | None) -> Path:
+def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) -> Path:
+    """Train from step 0 (``saved`` None) or from a checkpoint to the end; return ``run_dir``."""
     device = ddp.device_for(resolve_device(config.device))  # cuda:LOCAL_RANK
     method.to(device).train()
     if config.sync_bn:
         convert_sync_batch_norm(method)  # before the optimizer: new BatchNorm parameters
     training_step = ddp.data_parallel(method)  # DDP under torchrun
     main = distributed.is_main_process()  # only rank 0 writes files, logs and progress
-    per_epoch = steps_per_epoch(len(dataset), config.batch_size)
-    total = config.steps or config.epochs * per_epoch
-    warmup = (
-        config.warmup_steps
-        if config.warmup_steps is not None
-        else round(config.warmup_epochs * per_epoch)
-    )
-    optimizer = build_optimizer(
-        method, config.optimizer, config.lr, config.weight_decay, config.momentum
-    )
-    scheduler = build_scheduler(optimizer, total, warmup, config.schedule, config.min_lr_ratio)
-    amp_dtype = _amp_dtype(config.amp, device)
-    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
-    method.setup(total, per_epoch)
-
-    step, epoch_loss, epoch_count, elapsed = 0, 0.0, 0, 0.0
-    checkpoint_path, checkpoint_step = None, 0
-    if state is not None:
-        _restore(method, optimizer, scheduler, scaler, state)
-        step, elapsed = int(state["step"]), float(state["elapsed"])
-        epoch_loss, epoch_count = float(state["epoch_loss"]), int(state["epoch_count"])
-        checkpoint_path, checkpoint_step = run_dir / CHECKPOINT_FILE, step
-        logger.info("resuming %s at step %d of %d", run_dir, step, total)
+    length = RunLength.of(config, len(dataset))
+    state = TrainingState(method, config, length, device)
+    method.setup(length.total, length.per_epoch)
+    if saved is not None:
+        state.restore(saved, run_dir / CHECKPOINT_FILE)
+        logger.info("resuming %s at step %d of %d", run_dir, state.step, length.total)
     if main:
-        truncate_metrics(run_dir, step)
-
-    def autocast():
-        if amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=amp_dtype)
-
-    def backward(loss: torch.Tensor) -> None:
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingDiverged(step + 1, value, checkpoint_path, checkpoint_step)
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-
-    monitor = CollapseMonitor()
-    checkpoint_every = config.checkpoint_every or per_epoch
-    show = config.progress and sys.stderr.isatty() and main
-    bar = tqdm(total=total, initial=step, unit="step", disable=not show, dynamic_ncols=True)
-    metrics_file = open(run_dir / METRICS_FILE if main else os.devnull, "a")  # noqa: SIM115
-    session_start = tick = time.perf_counter()
-    try:
-        while step < total:
-            epoch = step // per_epoch
-            batches = epoch_batches(
-                dataset,
-                view_fn,
-                seed=config.seed,
-                epoch=epoch,
-                batch_size=ddp.local_batch_size(config.batch_size),
-                start_batch=step % per_epoch,
-                num_workers=config.num_workers,
-                rank=distributed.rank(),
-                world_size=distributed.world_size(),
-                device=device,
-            )
-            for views in batches:
-                torch.manual_seed(mix_seed(config.seed, step, -3))  # the method's own randomness
-                optimizer.zero_grad(set_to_none=True)
-                if config.chunk_size is not None:
-                    out = cached_step(
-                        method, views, config.chunk_size, backward=backward, autocast=autocast
-                    )
-                else:
-                    with autocast():
-                        out = training_step(views)
-                    backward(out["loss"])
-                if scaler is not None:
-                    scaler.unscale_(optimizer)
-                method.before_optimizer_step(step)
-                clip = config.clip_grad or method.default_clip_grad  # DINO's paper: 3.0
-                if clip is not None:
-                    torch.nn.utils.clip_grad_norm_(method.parameters(), clip)
-                lr = next(
-                    (g["lr"] for g in optimizer.param_groups if not g["fixed_lr"]),
-                    optimizer.param_groups[0]["lr"],
-                )
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                scheduler.step()
-                method.after_step(step, total)
-                step += 1
-
-                out = distributed.mean_over_processes(out)  # logged values: mean over processes
-                loss = float(out["loss"].detach())
-                epoch_loss, epoch_count = epoch_loss + loss, epoch_count + 1
-                if step % config.log_every == 0 or step in (1, total):
-                    record = _step_record(out, step, epoch, loss, lr, monitor)
-                    metrics_file.write(json.dumps(record) + "\n")
-                if step % per_epoch == 0:
-                    record = {
-                        "event": "epoch",
-                        "step": step,
-                        "epoch": step // per_epoch,
-                        "epoch_loss": epoch_loss / epoch_count,
-                    }
-                    metrics_file.write(json.dumps(record) + "\n")
-                    epoch_loss, epoch_count = 0.0, 0
-                metrics_file.flush()
-                if main and (step % checkpoint_every == 0 or step == total):
-                    session = time.perf_counter() - session_start
-                    snapshot = {
-                        "model": method.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict() if scaler is not None else {},
-                        "step": step,
-                        "elapsed": elapsed + session,
-                        "epoch_loss": epoch_loss,
-                        "epoch_count": epoch_count,
-                        "rng": _rng_state(),
-                        "config": config.to_dict(),
-                    }
-                    save_checkpoint(run_dir / CHECKPOINT_FILE, snapshot)
-                    checkpoint_path, checkpoint_step = run_dir / CHECKPOINT_FILE, step
-                rate = config.batch_size / max(time.perf_counter() - tick, 1e-9)
-                tick = time.perf_counter()
-                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", samples_s=f"{rate:.0f}")
-                bar.update(1)
-                if step >= total:
-                    break
-    finally:
-        bar.close()
-        metrics_file.close()
-    elapsed += time.perf_counter() - session_start
+        truncate_metrics(run_dir, state.step)  # drop the lines after the checkpoint
+    clip = config.clip_grad or method.default_clip_grad  # DINO's paper: 3.0
+    checkpoint_every = config.checkpoint_every or length.per_epoch
+    batches = step_batches(
+        dataset,
+        view_fn,
+        seed=config.seed,
+        start_step=state.step,
+        total_steps=length.total,
+        batch_size=ddp.local_batch_size(config.batch_size),
+        num_workers=config.num_workers,
+        rank=distributed.rank(),
+        world_size=distributed.world_size(),
+        device=device,
+    )
+    log = RunLog(run_dir / METRICS_FILE if main else None, config.log_every, length)
+    bar = Progress(config.progress and main, length, state.step, config.batch_size)
+    state.start_clock()
+    with log, bar:
+        for batch in batches:
+            step = state.step  # 0-based index of the step being taken
+            torch.manual_seed(mix_seed(config.seed, step, -3))  # the method's own randomness
+            out, lr = _optimisation_step(state, method, training_step, batch.views, config, clip)
+            method.after_step(step, length.total, out)  # EMA, queue, center: from ``out``
+            state.step += 1
+            loss = log.record(state, out, lr)
+            if main and (state.step % checkpoint_every == 0 or state.step == length.total):
+                state.save(run_dir / CHECKPOINT_FILE, config)
+            bar.advance(loss, lr)
     if main:
-        _finish(config, method, run_dir, device, total, per_epoch, elapsed)
+        _finish(config, method, run_dir, device, length, state.seconds())
     return run_dir
 
 
-def _finish(config, method, run_dir: Path, device, total, per_epoch, elapsed) -> None:
+def _optimisation_step(
+    state: TrainingState, method: Method, training_step, views, config: TrainConfig, clip
+) -> tuple[dict[str, Any], float]:
+    """Forward, backward and update on one batch; return the step's outputs and its lr.
+
+    With ``config.chunk_size`` the batch is embedded in chunks (gradient caching, the same
+    gradient); otherwise ``training_step`` (the method, under DDP when distributed) runs once.
+    """
+    state.optimizer.zero_grad(set_to_none=True)
+    if config.chunk_size is not None:
+        out = cached_step(
+            method, views, config.chunk_size, backward=state.backward, autocast=state.autocast
+        )
+    else:
+        with state.autocast():
+            out = training_step(views)
+        state.backward(out["loss"])
+    lr = state.optimizer_step(clip, before=method.before_optimizer_step)
+    return out, lr
+
+
+def _finish(config, method, run_dir: Path, device, length: RunLength, elapsed: float) -> None:
+    """Draw the loss curve, evaluate the encoder (unless ``--no-eval``), write summary.json."""
+    total = length.total
     records = read_metrics(run_dir)
     step_records = [r for r in records if r.get("event") == "step"]
     plots.plot_loss(records, run_dir / "loss.png")
@@ -392,16 +251,15 @@ def _finish(config, method, run_dir: Path, device, total, per_epoch, elapsed) ->
         "data": config.data,
         "backbone": config.backbone,
         "steps": total,
-        "epochs": total / per_epoch,
+        "epochs": total / length.per_epoch,
         "batch_size": config.batch_size,
         "first_loss": step_records[0]["loss"] if step_records else None,
         "final_loss": step_records[-1]["loss"] if step_records else None,
         "train_seconds": elapsed,
         "samples_per_s": total * config.batch_size / max(elapsed, 1e-9),
     }
-    num_negatives = getattr(method, "num_negatives", None)
-    if callable(num_negatives):
-        negatives = num_negatives(config.batch_size)
+    negatives = method.num_negatives(config.batch_size)  # None: the loss has no negatives
+    if negatives is not None:
         summary["num_negatives"] = negatives
         summary["info_nce_bound"] = info_nce_bound(negatives)
     if config.eval:
@@ -418,4 +276,5 @@ __all__ = [
     "resolve_device",
     "resume",
     "train",
+    "view_fn_of",
 ]

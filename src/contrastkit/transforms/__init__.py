@@ -4,10 +4,16 @@ A method names the views it needs (``Method.view_recipe``); the dataset decides 
 are augmented. The returned callable draws its randomness from torch's global RNG, which the
 trainer seeds per (seed, epoch, sample index), so a resumed run sees exactly the same views.
 
-The image recipes also exist batched (``build_batched_view_fn``, ``transforms/batched.py``):
-one call per view for a whole batch on the training device, with each sample's random choices
-given as uniform numbers drawn per (seed, epoch, sample index). The trainer uses them where they
-exist: on a CPU they cost a tenth of the per-sample pipeline (``benchmarks/throughput.py``).
+The house, in reading order:
+    recipes.py     every recipe as frozen dataclasses, with the papers' defaults (the data).
+    options.py     ``view_recipe``: the user's options -> that data, checked once.
+    images.py      image recipes per sample (torchvision v2).
+    batched.py     image recipes for a whole batch on the training device (the trainer's default:
+                   on a CPU they cost a tenth of the per-sample pipeline, benchmarks/throughput.py),
+                   with each sample's random choices given as uniform numbers drawn per (seed,
+                   epoch, sample index).
+    small.py       noise views of points and the digits recipe, per sample.
+    image_text.py  CLIP's crop and caption choice, per sample.
 
 Recipes:
     "pair": two views made the same way (SimCLR, MoCo, Barlow Twins, VICReg, SimSiam).
@@ -22,31 +28,30 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from contrastkit.transforms.batched import BatchedViews, batched_view_fn
-from contrastkit.transforms.image_text import image_text_views
-from contrastkit.transforms.images import IMAGE_RECIPES, image_view_fn
+from contrastkit.transforms.batched import BatchedViews
+from contrastkit.transforms.image_text import ImageTextViews
+from contrastkit.transforms.images import ImageViews
+from contrastkit.transforms.options import is_small_images, view_recipe
+from contrastkit.transforms.recipes import (
+    IMAGE_RECIPES,
+    SMALL_IMAGE_SIDE,
+    VIEW_RECIPES,
+    ImageTextRecipe,
+    NoiseRecipe,
+    SmallImageRecipe,
+    ViewRecipe,
+)
 from contrastkit.transforms.small import NoiseViews, SmallImageViews
-
-VIEW_RECIPES: tuple[str, ...] = ("pair", "asymmetric_pair", "multicrop", "image_text")
 
 ViewFn = Callable[[Tensor], list[Tensor]]
 
-# images at most this many pixels on a side get the small-image (digits) recipe
-SMALL_IMAGE_SIDE = 16
-
-
-def _construct(cls: type, recipe: str, options: dict) -> ViewFn:
-    try:
-        return cls(**options)
-    except TypeError as err:  # unknown keyword: name the recipe and what it accepts
-        raise ValueError(
-            f"view options {sorted(options)} do not fit the {recipe!r} recipe "
-            f"({cls.__name__}): {err}"
-        ) from err
-
-
-def _is_small_images(kind, shape: tuple) -> bool:
-    return kind == "images" and len(shape) == 3 and max(shape[1:]) <= SMALL_IMAGE_SIDE
+# the per-sample backend of each kind of recipe data
+_PER_SAMPLE: dict[type, Callable] = {
+    ViewRecipe: ImageViews,
+    NoiseRecipe: NoiseViews,
+    SmallImageRecipe: SmallImageViews,
+    ImageTextRecipe: ImageTextViews,
+}
 
 
 def has_batched_views(recipe: str, dataset) -> bool:
@@ -59,7 +64,7 @@ def has_batched_views(recipe: str, dataset) -> bool:
     shape = tuple(getattr(dataset, "input_shape", ()))
     if kind != "images" or recipe not in IMAGE_RECIPES or len(shape) != 3:
         return False
-    return recipe == "multicrop" or not _is_small_images(kind, shape)
+    return recipe == "multicrop" or not is_small_images(kind, shape)
 
 
 def build_batched_view_fn(recipe: str, dataset, **options) -> BatchedViews:
@@ -81,7 +86,7 @@ def build_batched_view_fn(recipe: str, dataset, **options) -> BatchedViews:
             f"image recipes {', '.join(IMAGE_RECIPES)} (pairs on images larger than "
             f"{SMALL_IMAGE_SIDE} px); use the per-sample pipeline"
         )
-    return batched_view_fn(recipe, tuple(dataset.input_shape), **options)
+    return BatchedViews(view_recipe(recipe, dataset, options))
 
 
 def build_view_fn(recipe: str, dataset, **options) -> ViewFn:
@@ -95,26 +100,8 @@ def build_view_fn(recipe: str, dataset, **options) -> ViewFn:
     Raises:
         ValueError: unknown recipe, a recipe the data does not support, or unknown options.
     """
-    if recipe not in VIEW_RECIPES:
-        raise ValueError(
-            f"unknown view recipe {recipe!r}; expected one of: {', '.join(VIEW_RECIPES)}"
-        )
-    kind = getattr(dataset, "kind", None)
-    shape = tuple(getattr(dataset, "input_shape", ()))
-    name = getattr(dataset, "name", type(dataset).__name__)
-    pairs = ("pair", "asymmetric_pair")  # the small recipes have no asymmetric variant
-    if kind == "points" and recipe in pairs:
-        return _construct(NoiseViews, recipe, options)
-    if _is_small_images(kind, shape) and recipe in pairs:
-        return _construct(SmallImageViews, recipe, options)
-    if kind == "images" and recipe in IMAGE_RECIPES:  # SimCLR / BYOL pairs, DINO multi-crop
-        return image_view_fn(recipe, shape, **options)
-    if kind == "images" and recipe == "image_text":  # CLIP: x = (image, caption token ids)
-        return image_text_views(shape, **options)
-    raise ValueError(
-        f"view recipe {recipe!r} is not available for dataset {name!r} "
-        f"(kind {kind!r}, input shape {shape})"
-    )
+    data = view_recipe(recipe, dataset, options)
+    return _PER_SAMPLE[type(data)](data)
 
 
 __all__ = [

@@ -1,6 +1,7 @@
-"""The SimCLR recipe applied to a whole batch at once, on the batch's device.
+"""The image recipes applied to a whole batch at once, on the batch's device.
 
-The per-sample recipe (``contrastkit.transforms.images``, torchvision v2) runs each operation
+What each view does is data (``contrastkit.transforms.recipes.CropSpec``), shared with the
+per-sample backend (``contrastkit.transforms.images``, torchvision v2), which runs each operation
 once per image, paying Python and dispatch overhead per image. Here every operation runs once per
 batch with per-sample random parameters: the random resized crop and flip are one
 ``affine_grid``/``grid_sample`` call with a (B, 2, 3) matrix; brightness, contrast and
@@ -15,8 +16,7 @@ antialiasing.
 Randomness: every random choice of a view is one column of ``u``, a (B, NUM_DRAWS) tensor of
 uniform numbers in [0, 1). The trainer draws each sample's row from a generator seeded by
 (seed, epoch, sample index) (``contrastkit.training.batches``), so the views of a sample do not
-depend
-on the batch it lands in, the number of processes or the device: resume stays exact. Called
+depend on the batch it lands in, the number of processes or the device: resume stays exact. Called
 without ``u``, a transform draws it from the global RNG of the batch's device.
 
 ``benchmarks/throughput.py`` compares the two pipelines; the trainer uses this one for image
@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastkit.transforms.images import blur_kernel_size, check_pair_options
+from contrastkit.transforms.options import image_recipe
+from contrastkit.transforms.recipes import BLUR_SIGMA, SOLARIZE_THRESHOLD, CropSpec, ViewRecipe
 
 _GRAY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision
 # the columns of u: 0-4 crop area, aspect, x, y, flip; 5-8 brightness, contrast, saturation, hue;
@@ -49,68 +50,15 @@ class BatchedSimCLR:
     """One view of every image of a batch: (B, C, H, W) in [0, 1] -> (B, C, S, S).
 
     Args:
-        size: output side S.
-        channels: C (1: brightness and contrast only).
-        scale, ratio: area fraction and aspect-ratio range of the random resized crop.
-        flip_p, jitter_p, gray_p, blur_p, solarize_p: per-sample probabilities.
-        jitter: (brightness, contrast, saturation, hue) strengths.
-        rotate_p, degrees: probability of rotating the crop, by an angle uniform in
-            [-degrees, degrees] (not in the SimCLR recipe; for objects that lie at any angle).
-        mean, std: per-channel normalisation applied last; both None keeps [0, 1].
+        spec: what the view does (``contrastkit.transforms.recipes.CropSpec``).
     """
 
     num_draws = NUM_DRAWS
 
-    def __init__(
-        self,
-        size: int,
-        *,
-        channels: int = 3,
-        scale: Sequence[float] = (0.08, 1.0),
-        ratio: Sequence[float] = (3 / 4, 4 / 3),
-        flip_p: float = 0.5,
-        jitter: Sequence[float] = (0.4, 0.4, 0.4, 0.1),
-        jitter_p: float = 0.8,
-        gray_p: float = 0.2,
-        blur_p: float = 0.5,
-        solarize_p: float = 0.0,
-        rotate_p: float = 0.0,
-        degrees: float = 180.0,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-    ) -> None:
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels}")
-        if int(size) <= 0:
-            raise ValueError(f"size must be a positive crop side, got {size}")
-        scale, ratio = tuple(float(v) for v in scale), tuple(float(v) for v in ratio)
-        if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(f"scale must be (min, max) with 0 < min <= max <= 1, got {scale}")
-        if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"ratio must be (min, max) with 0 < min <= max, got {ratio}")
-        probabilities = {"flip_p": flip_p, "jitter_p": jitter_p, "gray_p": gray_p}
-        probabilities |= {"blur_p": blur_p, "solarize_p": solarize_p, "rotate_p": rotate_p}
-        for name, p in probabilities.items():
-            if not 0 <= p <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
-        if len(jitter) != 4 or min(jitter) < 0:
-            raise ValueError(
-                f"jitter must be 4 strengths >= 0 (brightness, contrast, saturation, hue), "
-                f"got {jitter}"
-            )
-        if (mean is None) != (std is None):
-            raise ValueError(f"pass both mean and std or neither, got mean={mean}, std={std}")
-        if mean is not None and (len(mean) != channels or len(std) != channels or min(std) <= 0):
-            raise ValueError(
-                f"mean and std must hold {channels} values with std > 0, got {mean} and {std}"
-            )
-        self.size, self.channels = int(size), channels
-        self.scale, self.log_ratio = scale, (math.log(ratio[0]), math.log(ratio[1]))
-        self.flip_p, self.jitter, self.jitter_p = flip_p, tuple(jitter), jitter_p
-        self.gray_p, self.blur_p, self.solarize_p = gray_p, blur_p, solarize_p
-        self.rotate_p, self.degrees = rotate_p, float(degrees)
-        self.mean, self.std = mean, std
-        self.kernel = blur_kernel_size(self.size)
+    def __init__(self, spec: CropSpec) -> None:
+        self.spec = spec
+        self.size = spec.size
+        self.log_ratio = (math.log(spec.ratio[0]), math.log(spec.ratio[1]))
 
     def __call__(self, x: Tensor, u: Tensor | None = None) -> Tensor:
         """Return one augmented view of each image: (B, C, H, W) -> (B, C, S, S).
@@ -120,9 +68,10 @@ class BatchedSimCLR:
             u: (B, NUM_DRAWS) uniform numbers in [0, 1) that fix every random choice; None
                 draws them from the global RNG of x's device.
         """
-        if x.ndim != 4 or x.shape[1] != self.channels or min(x.shape[-2:]) < self.size:
+        spec = self.spec
+        if x.ndim != 4 or x.shape[1] != spec.channels or min(x.shape[-2:]) < self.size:
             raise ValueError(
-                f"x must be (B, {self.channels}, H, W) with H, W >= {self.size}, "
+                f"x must be (B, {spec.channels}, H, W) with H, W >= {self.size}, "
                 f"got {tuple(x.shape)}"
             )
         B = x.shape[0]
@@ -134,19 +83,19 @@ class BatchedSimCLR:
             )
         u = u.to(x.dtype)
         x = self._crop(x, u[:, :5], u[:, 14:16])
-        if self.jitter_p > 0:
-            x = self._jitter(x, u[:, 5:9], u[:, 9] < self.jitter_p)
-        if self.channels == 3 and self.gray_p > 0:
-            to_gray = u[:, 11] < self.gray_p
+        if spec.jitter_p > 0:
+            x = self._jitter(x, u[:, 5:9], u[:, 9] < spec.jitter_p)
+        if spec.channels == 3 and spec.gray_p > 0:
+            to_gray = u[:, 11] < spec.gray_p
             x = torch.where(to_gray[:, None, None, None], _gray(x).expand_as(x), x)
-        if self.blur_p > 0:
-            x = self._blur(x, u[:, 10], u[:, 12] < self.blur_p)
-        if self.solarize_p > 0:
-            solarize = (u[:, 13] < self.solarize_p)[:, None, None, None]
-            x = torch.where(solarize & (x >= 0.5), 1.0 - x, x)
-        if self.mean is not None:
-            mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype)[:, None, None]
-            std = torch.tensor(self.std, device=x.device, dtype=x.dtype)[:, None, None]
+        if spec.blur_p > 0:
+            x = self._blur(x, u[:, 10], u[:, 12] < spec.blur_p)
+        if spec.solarize_p > 0:
+            solarize = (u[:, 13] < spec.solarize_p)[:, None, None, None]
+            x = torch.where(solarize & (x >= SOLARIZE_THRESHOLD), 1.0 - x, x)
+        if spec.mean is not None:
+            mean = torch.tensor(spec.mean, device=x.device, dtype=x.dtype)[:, None, None]
+            std = torch.tensor(spec.std, device=x.device, dtype=x.dtype)[:, None, None]
             x = (x - mean) / std
         return x
 
@@ -157,15 +106,16 @@ class BatchedSimCLR:
         in [-degrees, degrees] where ``rotation[:, 1] < rotate_p``; corners that fall outside
         the image repeat its border.
         """
-        area = self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 0]
+        spec = self.spec
+        area = spec.scale[0] + (spec.scale[1] - spec.scale[0]) * u[:, 0]
         log_r = self.log_ratio[0] + (self.log_ratio[1] - self.log_ratio[0]) * u[:, 1]
         w = torch.sqrt(area * torch.exp(log_r)).clamp(max=1.0)  # crop width / image width
         h = torch.sqrt(area / torch.exp(log_r)).clamp(max=1.0)
         cx = (1 - w) * (2 * u[:, 2] - 1)  # centre in [-1, 1] coordinates, crop inside image
         cy = (1 - h) * (2 * u[:, 3] - 1)
-        flip = torch.where(u[:, 4] < self.flip_p, -1.0, 1.0).to(x.dtype)
-        angle = math.radians(self.degrees) * (2 * rotation[:, 0] - 1)
-        angle = torch.where(rotation[:, 1] < self.rotate_p, angle, torch.zeros_like(angle))
+        flip = torch.where(u[:, 4] < spec.flip_p, -1.0, 1.0).to(x.dtype)
+        angle = math.radians(spec.degrees) * (2 * rotation[:, 0] - 1)
+        angle = torch.where(rotation[:, 1] < spec.rotate_p, angle, torch.zeros_like(angle))
         cos, sin = torch.cos(angle), torch.sin(angle)
         theta = torch.stack(  # rotation @ diag(w * flip, h), then shift to the crop centre
             [
@@ -179,7 +129,8 @@ class BatchedSimCLR:
 
     def _jitter(self, x: Tensor, u: Tensor, apply: Tensor) -> Tensor:
         """Per-sample brightness, contrast, saturation, hue; identity where ``apply`` is False."""
-        brightness, contrast, saturation, hue = self.jitter
+        spec = self.spec
+        brightness, contrast, saturation, hue = spec.jitter
 
         def factor(strength: float, draw: Tensor) -> Tensor:
             f = 1 + strength * (2 * draw - 1)
@@ -188,7 +139,7 @@ class BatchedSimCLR:
         x = (x * factor(brightness, u[:, 0])).clamp(0, 1)
         mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
         x = ((x - mean) * factor(contrast, u[:, 1]) + mean).clamp(0, 1)
-        if self.channels == 3:
+        if spec.channels == 3:
             gray = _gray(x)
             x = ((x - gray) * factor(saturation, u[:, 2]) + gray).clamp(0, 1)
             angle = 2 * math.pi * hue * (2 * u[:, 3] - 1) * apply  # (B,)
@@ -196,10 +147,11 @@ class BatchedSimCLR:
         return x
 
     def _blur(self, x: Tensor, draw: Tensor, apply: Tensor) -> Tensor:
-        """Gaussian blur with sigma uniform in 0.1-2, as a grouped separable convolution."""
+        """Gaussian blur, sigma uniform in ``BLUR_SIGMA``, as one grouped separable convolution."""
         B, C, S, _ = x.shape
-        k = self.kernel
-        sigma = 0.1 + 1.9 * draw  # (B,)
+        k = self.spec.blur_kernel
+        lo, hi = BLUR_SIGMA
+        sigma = lo + (hi - lo) * draw  # (B,)
         offsets = torch.arange(k, device=x.device, dtype=x.dtype) - (k - 1) / 2
         kernel = torch.exp(-(offsets[None] ** 2) / (2 * sigma[:, None] ** 2))  # (B, k)
         kernel = kernel / kernel.sum(dim=1, keepdim=True)
@@ -237,20 +189,22 @@ def _rotate_hue(x: Tensor, angle: Tensor) -> Tensor:
 
 
 class BatchedViews:
-    """Make V views of a batch: (B, C, H, W) -> V tensors (B, C, S_v, S_v).
+    """Make the V views of a recipe for a batch: (B, C, H, W) -> V tensors (B, C, S_v, S_v).
 
     Args:
-        transforms: one ``BatchedSimCLR`` per view.
+        recipe: the views to make (``contrastkit.transforms.recipes``).
 
     Attributes:
+        transforms: one ``BatchedSimCLR`` per view.
         num_draws: U = V * NUM_DRAWS, the uniform numbers one sample's views consume.
         min_side: the largest crop side; smaller images cannot be cropped.
     """
 
-    def __init__(self, transforms: Sequence[BatchedSimCLR]) -> None:
-        self.transforms = list(transforms)
+    def __init__(self, recipe: ViewRecipe) -> None:
+        self.recipe = recipe
+        self.transforms = [BatchedSimCLR(spec) for spec in recipe.views]
         self.num_draws = NUM_DRAWS * len(self.transforms)
-        self.min_side = max(t.size for t in self.transforms)
+        self.min_side = recipe.min_side
 
     def __call__(self, x: Tensor, u: Tensor | None = None) -> list[Tensor]:
         """Return the views of every image of x; u: (B, U) fixes them (None: global RNG)."""
@@ -266,104 +220,18 @@ class BatchedViews:
         return f"{type(self).__name__}({len(sides)} views of sides {sides})"
 
 
-def _pair(
-    size: int, channels: int, asymmetric: bool, blur: bool = True, solarize: bool = True, **options
-) -> list[BatchedSimCLR]:
-    if not asymmetric:
-        check_pair_options(blur, solarize)
-        view = BatchedSimCLR(size, channels=channels, **options)
-        return [view, view]
-    if {"blur_p", "solarize_p"} & set(options):
-        raise ValueError("the asymmetric pair fixes blur_p and solarize_p per view (BYOL)")
-    return [
-        BatchedSimCLR(size, channels=channels, blur_p=1.0 * blur, **options),
-        BatchedSimCLR(
-            size, channels=channels, blur_p=0.1 * blur, solarize_p=0.2 * solarize, **options
-        ),
-    ]
-
-
-def _multicrop(
-    side: int,
-    channels: int,
-    *,
-    n_local: int = 8,
-    global_size: int | None = None,
-    local_size: int | None = None,
-    global_scale: Sequence[float] = (0.4, 1.0),
-    local_scale: Sequence[float] = (0.05, 0.4),
-    jitter: Sequence[float] = (0.4, 0.4, 0.2, 0.1),
-    rotate_p: float = 0.0,
-    blur: bool = True,
-    solarize: bool = True,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> list[BatchedSimCLR]:
-    from contrastkit.transforms.multicrop import default_local_size
-
-    g = int(global_size) if global_size is not None else side
-    loc = int(local_size) if local_size is not None else default_local_size(side)
-    if g <= 0 or loc <= 0 or n_local < 0:
-        raise ValueError(
-            f"global_size and local_size must be > 0 and n_local >= 0, got global_size={g}, "
-            f"local_size={loc}, n_local={n_local}"
-        )
-    common = {
-        "channels": channels,
-        "jitter": jitter,
-        "rotate_p": rotate_p,
-        "mean": mean,
-        "std": std,
-    }
-    first = BatchedSimCLR(g, scale=global_scale, blur_p=1.0 * blur, **common)
-    second = BatchedSimCLR(
-        g, scale=global_scale, blur_p=0.1 * blur, solarize_p=0.2 * solarize, **common
-    )
-    local = BatchedSimCLR(loc, scale=local_scale, blur_p=0.5 * blur, **common)
-    return [first, second] + [local] * int(n_local)
-
-
 def batched_view_fn(recipe: str, input_shape: Sequence[int], **options) -> BatchedViews:
-    """Build the batched counterpart of ``contrastkit.transforms.images.image_view_fn``.
-
-    It takes the same options, with the same defaults (the papers'), plus ``ratio`` for pairs.
+    """Build the batched views of an image recipe, from the same data as the per-sample ones.
 
     Args:
-        recipe: "pair" (SimCLR), "asymmetric_pair" (BYOL) or "multicrop" (DINO: 2 global crops
-            at scale 0.4-1, ``n_local`` local crops at scale 0.05-0.4).
+        recipe: "pair" (SimCLR), "asymmetric_pair" (BYOL) or "multicrop" (DINO).
         input_shape: (C, H, W) of the images.
-        **options: ``size`` and the ``BatchedSimCLR`` options for the pairs; ``n_local``,
-            ``global_size``, ``local_size``, ``global_scale``, ``local_scale``, ``jitter``,
-            ``rotate_p``, ``blur``, ``mean``, ``std`` for multi-crop; ``blur=False`` turns the
-            blur of BYOL's and DINO's fixed per-view recipes off.
+        **options: see ``contrastkit.transforms.options.image_recipe``.
 
     Raises:
-        ValueError: unknown recipe or option, or crops larger than the images.
+        ValueError: unknown recipe or option, a bad value, or crops larger than the images.
     """
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
-    channels, height, width = (int(s) for s in input_shape)
-    side = min(height, width)
-    options = dict(options)
-    try:
-        if recipe in ("pair", "asymmetric_pair"):
-            size = int(options.pop("size", side))
-            views = _pair(size, channels, recipe == "asymmetric_pair", **options)
-        elif recipe == "multicrop":
-            views = _multicrop(side, channels, **options)
-        else:
-            raise ValueError(
-                f"unknown recipe {recipe!r}; expected one of: pair, asymmetric_pair, multicrop"
-            )
-    except TypeError as err:  # an unknown keyword
-        raise ValueError(f"view options {sorted(options)} do not fit {recipe!r}: {err}") from err
-    fn = BatchedViews(views)
-    if fn.min_side > side:
-        raise ValueError(
-            f"image of size {height}x{width} is too small for crops of size "
-            f"{fn.min_side}x{fn.min_side}; expected crop size <= the image's height and width"
-        )
-    return fn
+    return BatchedViews(image_recipe(recipe, input_shape, options))
 
 
 __all__ = ["NUM_DRAWS", "BatchedSimCLR", "BatchedViews", "batched_view_fn"]

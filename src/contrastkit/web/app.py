@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -98,6 +99,15 @@ def create_app(
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": _readable(exc.errors())})
 
+    _add_page_routes(app, panels)
+    _add_pair_routes(app, ready)
+    _add_landscape_route(app, ready)
+    _add_clip_routes(app, ready)
+    return app
+
+
+def _add_page_routes(app: FastAPI, panels: Panels) -> None:
+    """The page, its static files and the liveness check (which must not wait for the panels)."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -108,7 +118,10 @@ def create_app(
     def health() -> dict:
         return {"status": "ok", "panels": "ready" if panels.loaded else "loading"}
 
-    # ------------------------------------------------------------ panel 1: augmentation pairs
+
+def _add_pair_routes(app: FastAPI, ready: Callable[[], Panels]) -> None:
+    """Panel 1: augmentation pairs seen by an untrained and a trained encoder."""
+
     @app.get("/api/pairs/status")
     def pairs_status() -> dict:
         p = ready()
@@ -122,7 +135,10 @@ def create_app(
     def pairs_averages() -> dict:
         return ready().sampler.averages()
 
-    # ------------------------------------------------------------ panel 2: loss landscape
+
+def _add_landscape_route(app: FastAPI, ready: Callable[[], Panels]) -> None:
+    """Panel 2: the InfoNCE loss landscape and its gradients."""
+
     @app.post("/api/landscape")
     def landscape_endpoint(body: LandscapeRequest) -> dict:
         try:
@@ -130,8 +146,11 @@ def create_app(
         except ValueError as err:
             raise HTTPException(status_code=422, detail=str(err)) from None
 
-    # ------------------------------------------------------------ panel 3: mini-CLIP
-    def _session_call(method: str, session_id: str, *args) -> dict:
+
+def _add_clip_routes(app: FastAPI, ready: Callable[[], Panels]) -> None:
+    """Panel 3: mini-CLIP sessions, each a tiny CLIP trained step by step from the page."""
+
+    def session_call(method: str, session_id: str, *args) -> dict:
         if not _valid_session_id(session_id):
             raise HTTPException(status_code=404, detail=f"malformed session id {session_id!r}")
         sessions = ready().sessions
@@ -154,23 +173,21 @@ def create_app(
 
     @app.get("/api/clip/{session_id}")
     def clip_state(session_id: str) -> dict:
-        return _session_call("state", session_id)
+        return session_call("state", session_id)
 
     @app.post("/api/clip/{session_id}/step")
     def clip_step(session_id: str, body: ClipStepRequest) -> dict:
-        return _session_call("step", session_id, body.steps)
+        return session_call("step", session_id, body.steps)
 
     @app.post("/api/clip/{session_id}/reset")
     def clip_reset(session_id: str) -> dict:
-        return _session_call("reset", session_id)
+        return session_call("reset", session_id)
 
     @app.delete("/api/clip/{session_id}")
     def clip_close(session_id: str) -> dict:
         if _valid_session_id(session_id):
             ready().sessions.close(session_id)
         return {"closed": session_id}
-
-    return app
 
 
 def _valid_session_id(session_id: str) -> bool:

@@ -172,7 +172,9 @@ class Clip2D:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            self.model.after_step(self.epoch, 0)  # the logit-scale clamp
+            # the hook's outputs are what training_step would have returned; CLIP's hook only
+            # clamps the logit scale and reads none of it
+            self.model.after_step(self.epoch, 0, {"loss": loss.detach()})
             self.epoch += 1
         return self.state()
 
