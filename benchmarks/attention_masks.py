@@ -54,7 +54,8 @@ from contrastkit.evaluation.attention import (
     upsample_maps,
 )
 from contrastkit.training.batches import step_batches
-from contrastkit.training.config import TrainConfig, load_toml
+from contrastkit.training.config import TrainConfig
+from contrastkit.training.files import load_toml
 from contrastkit.training.runs import SUMMARY_FILE, build_method, load_run
 from contrastkit.training.state import RunLength, TrainingState
 from contrastkit.training.trainer import resolve_device, train, view_fn_of

@@ -36,7 +36,7 @@ QUICK = {"steps": 20, "methods": ("simclr", "byol")}
 
 def run_config(method: str, data: str, steps: int, batch_size: int, out: Path) -> dict:
     """Return the TrainConfig fields of one benchmark run: the recipe plus the shared budget."""
-    from contrastkit.training.config import load_toml
+    from contrastkit.training.files import load_toml
 
     recipe = ROOT / "configs" / f"{method}-{data}.toml"
     values = load_toml(recipe) if recipe.exists() else {}  # SimCLR on digits: the defaults

@@ -26,7 +26,11 @@ MOVED_MODULES = {
     "contrastkit.backbones": "contrastkit.models.backbones",
     "contrastkit.batches": "contrastkit.training.batches",
     "contrastkit.clip2d": "contrastkit.web.clip2d",
-    "contrastkit.config": "contrastkit.training.config",
+    "contrastkit.config": (
+        "contrastkit.training.config",
+        "contrastkit.training.files",  # load_toml, read_values
+        "contrastkit.training.resolve",  # resolve_config, accepted_options, default_out
+    ),
     "contrastkit.evaluate": "contrastkit.evaluation.metrics",
     "contrastkit.export": "contrastkit.training.export",
     "contrastkit.gradcache": "contrastkit.training.gradcache",
@@ -42,6 +46,7 @@ MOVED_MODULES = {
     "contrastkit.train": "contrastkit.training.trainer",
     "contrastkit.vit": "contrastkit.models.vit",
     "contrastkit.zeroshot": "contrastkit.evaluation.zeroshot",
+    "contrastkit.transforms.multicrop": "contrastkit.transforms.images",
 }
 
 
@@ -54,16 +59,25 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec):
-        new_name = MOVED_MODULES[spec.name]
+        targets = MOVED_MODULES[spec.name]
+        names = (targets,) if isinstance(targets, str) else targets  # a module split in parts
         warnings.warn(
-            f"{spec.name} moved to {new_name}; the old path will be removed in contrastkit 0.3",
+            f"{spec.name} moved to {' and '.join(names)}; the old path will be removed in "
+            "contrastkit 0.3",
             DeprecationWarning,
             stacklevel=2,
         )
-        new = importlib.import_module(new_name)
-        alias = types.ModuleType(spec.name, new.__doc__)
-        alias.__getattr__ = lambda name: getattr(new, name)
-        alias.__dir__ = lambda: dir(new)
+        modules = [importlib.import_module(name) for name in names]
+        alias = types.ModuleType(spec.name, modules[0].__doc__)
+
+        def forward(attribute: str):
+            for module in modules:
+                if hasattr(module, attribute):
+                    return getattr(module, attribute)
+            raise AttributeError(f"module {spec.name!r} has no attribute {attribute!r}")
+
+        alias.__getattr__ = forward
+        alias.__dir__ = lambda: sorted({n for module in modules for n in dir(module)})
         return alias
 
     def exec_module(self, module):

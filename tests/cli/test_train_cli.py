@@ -57,6 +57,11 @@ def test_toy_run_prints_first_loss_bound_and_before_after_table(toy_run, capsys)
         (["--temperature", "0"], "temperature must be a positive number"),
         (["--temperature", "-0.5"], "temperature must be a positive number"),
         (["--set", "widthh=3"], "has no option.*widthh"),
+        # 3.2 PB of weights: more than any address space holds, so refused even with overcommit
+        (["--set", "hidden_dim=100000000000000"], "weights do not fit in memory.*hidden_dim=1"),
+        (["--set", "temperature=Infinity"], "temperature must be a finite number > 0, got inf"),
+        (["--warmup-epochs", "inf"], "warmup_epochs must be a finite number >= 0, got inf"),
+        (["--lr", "nan"], "lr must be a positive number, got nan"),
         (["--config", "/nonexistent/recipe.toml"], "no such file"),
         (["--view-pipeline", "fast"], "unknown view_pipeline 'fast'; expected one of: auto"),
         (["--view-pipeline", "batched"], "no batched views for recipe 'pair' on dataset 'toy'"),

@@ -9,10 +9,10 @@ from contrastkit.methods import METHODS
 from contrastkit.training.config import (
     TrainConfig,
     check_config,
-    load_toml,
     resumable_fields,
     settings,
 )
+from contrastkit.training.files import load_toml
 from contrastkit.training.resolve import resolve_config
 from contrastkit.training.runs import build_method
 
@@ -72,6 +72,28 @@ def test_bad_values_name_the_field(field, value, message):
 def test_unknown_method_option_lists_the_accepted_ones():
     with pytest.raises(ValueError, match="has no option.*'widthh'.*accepts: .*hidden_dim"):
         resolve_config(TrainConfig(method_options={"widthh": 3}), build_dataset("toy"))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('seed = "abc"', "seed must be an integer, got 'abc'"),
+        ('eval = "no"', "eval must be true or false, got 'no'"),
+        ("method_options = 3", "method_options must be a table/dict, got 3"),
+        ("steps = 2.5", "steps must be a positive integer, got 2.5"),
+        ('lr = "1e-3"', "lr must be a positive number, got '1e-3'"),
+        ("warmup_epochs = inf", "warmup_epochs must be a finite number >= 0, got inf"),
+        ("warmup_steps = true", "warmup_steps must be >= 0, got True"),
+        ('input_shape = ["a"]', "input_shape must be a list of integers"),
+        ("device = 0", "device must be auto, cpu, cuda, cuda:N or mps, got 0"),
+        ("backbone = 3", r"backbone must be a string \(or unset\), got 3"),
+    ],
+)
+def test_toml_values_of_the_wrong_type_name_the_key(tmp_path, line, message):
+    path = tmp_path / "r.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(ValueError, match=f"^--config {path}: {message}"):
+        load_toml(path)
 
 
 def test_toml_recipe(tmp_path):

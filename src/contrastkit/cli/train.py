@@ -15,10 +15,10 @@ from contrastkit.training.config import (  # no torch: the parser builds in a bl
     DEFAULT_BACKBONE_BY_KIND,
     GLOBAL_DEFAULTS,
     TrainConfig,
-    load_toml,
     resumable_fields,
     settings,
 )
+from contrastkit.training.files import load_toml
 
 EXIT_DIVERGED = 1
 

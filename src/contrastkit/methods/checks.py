@@ -7,12 +7,14 @@ given, so that ``--set hidden_dim=0`` fails with one clear line before anything 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float: an infinite temperature or a NaN weight trains nothing."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check(values: dict[str, Any], ok: Callable[[Any], bool], expected: str) -> None:
@@ -40,13 +42,13 @@ def positive_ints(**values: Any) -> None:
 
 
 def positive(**values: Any) -> None:
-    """Accept numbers > 0 (temperatures)."""
-    _check(values, lambda v: _is_number(v) and v > 0, "> 0")
+    """Accept finite numbers > 0 (temperatures)."""
+    _check(values, lambda v: _is_number(v) and v > 0, "a finite number > 0")
 
 
 def non_negative(**values: Any) -> None:
-    """Accept numbers >= 0 (loss weights, epochs)."""
-    _check(values, lambda v: _is_number(v) and v >= 0, ">= 0")
+    """Accept finite numbers >= 0 (loss weights, epochs)."""
+    _check(values, lambda v: _is_number(v) and v >= 0, "a finite number >= 0")
 
 
 def probability(**values: Any) -> None:

@@ -7,6 +7,8 @@ its own, and ``check_config`` runs them all. Unset values (``None``) pass every 
 from __future__ import annotations
 
 import math
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +35,51 @@ def positive(name: str, value: Any) -> None:
 
 
 def non_negative(name: str, value: Any) -> None:
-    """Accept None or a number >= 0."""
-    if value is not None and not (isinstance(value, int | float) and value >= 0):
+    """Accept None or a finite number >= 0."""
+    if value is None:
+        return
+    if not (_is_number(value) and value >= 0):
         raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_KINDS: dict[Any, tuple[str, Callable[[Any], bool]]] = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a finite number", lambda v: _is_number(v) and math.isfinite(v)),
+    str: ("a string", lambda v: isinstance(v, str)),
+    dict: ("a table/dict", lambda v: isinstance(v, dict)),
+    list: (
+        "a list of integers",
+        lambda v: isinstance(v, list | tuple) and all(_KINDS[int][1](x) for x in v),
+    ),
+}
+
+
+def of_type(name: str, value: Any, annotation: Any) -> None:
+    """Accept a value of the field's annotated type (``int | None``, ``dict[str, Any]``, ...).
+
+    Where a value enters (TOML, config.json, flags) a string is not a number and ``"no"`` is not
+    false: the value must have the type itself, and a float must be finite.
+
+    Raises:
+        ValueError: naming the field, the value and the accepted type.
+    """
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else ()
+    kinds = [typing.get_origin(a) or a for a in (options or (annotation,))]
+    if value is None and type(None) in kinds:
+        return
+    accepted = [_KINDS[k] for k in kinds if k in _KINDS]
+    if not any(ok(value) for _, ok in accepted):
+        expected = " or ".join(text for text, _ in accepted)
+        if type(None) in kinds:
+            expected += " (or unset)"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
 def batch_of_pairs(name: str, value: Any) -> None:
@@ -69,20 +113,14 @@ def device_name(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
 
 
-def table(name: str, value: Any) -> None:
-    """Accept a dict (a TOML table)."""
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a table/dict, got {value!r}")
-
-
 __all__ = [
     "Check",
     "batch_of_pairs",
     "device_name",
     "method_names",
     "non_negative",
+    "of_type",
     "one_of",
     "positive",
     "positive_int",
-    "table",
 ]

@@ -16,10 +16,9 @@ is checked), so that the command line builds its parser in a blink.
 
 from __future__ import annotations
 
-import sys
+import typing
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from contrastkit.training.checks import (
@@ -28,16 +27,11 @@ from contrastkit.training.checks import (
     device_name,
     method_names,
     non_negative,
+    of_type,
     one_of,
     positive,
     positive_int,
-    table,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 AMP_MODES: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
 VIEW_PIPELINES: tuple[str, ...] = ("auto", "batched", "per_sample")
@@ -232,14 +226,10 @@ class TrainConfig:
         flag=Flag(default="the paper's, 0.5 for SimCLR"),
     )
     method_options: dict[str, Any] = setting(
-        help="keyword arguments of the method's constructor", check=table, factory=dict
+        help="keyword arguments of the method's constructor", factory=dict
     )
-    backbone_options: dict[str, Any] = setting(
-        help="keyword arguments of build_backbone", check=table, factory=dict
-    )
-    view_options: dict[str, Any] = setting(
-        help="keyword arguments of the view recipe (build_view_fn)", check=table, factory=dict
-    )
+    backbone_options: dict[str, Any] = setting(help="keyword args of build_backbone", factory=dict)
+    view_options: dict[str, Any] = setting(help="keyword args of the view recipe", factory=dict)
     view_pipeline: str = setting(
         "auto",
         "auto (batched for image recipes, per_sample otherwise), batched (views of the whole "
@@ -311,7 +301,7 @@ class TrainConfig:
         """Build a config from a dict of field values.
 
         Raises:
-            ValueError: a key that is not a field (the message lists the valid ones).
+            ValueError: a key that is not a field (listing the valid ones), or a wrong type.
         """
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - names)
@@ -319,6 +309,7 @@ class TrainConfig:
             raise ValueError(
                 f"{source}: unknown key(s) {unknown}; valid keys: {', '.join(sorted(names))}"
             )
+        check_values(values, source="" if source == "flags" else f"{source}: ")
         return cls(**values)
 
 
@@ -338,41 +329,23 @@ def check_config(config: TrainConfig) -> None:
     Raises:
         ValueError: naming the field, the value received and what is expected.
     """
-    for name, spec in settings().items():
-        if spec.check is not None:
-            spec.check(name, getattr(config, name))
+    check_values({name: getattr(config, name) for name in settings()})
 
 
-def read_values(path: Path, loads: Callable[[str], Any], *, missing: str, invalid: str) -> Any:
-    """Parse a settings file with ``loads`` (``tomllib.loads``, ``json.loads``).
+def check_values(values: dict[str, Any], source: str = "") -> None:
+    """Check field values where they enter: each field's own check, then its annotated type.
 
     Raises:
-        ValueError: ``missing`` when there is no file; ``invalid (parser error)`` when it does
-            does not parse or is not text.
+        ValueError: ``source`` (e.g. ``"--config r.toml: "``), the field, value and expectation.
     """
-    try:
-        return loads(path.read_text())
-    except FileNotFoundError as err:
-        raise ValueError(missing) from err
-    except ValueError as err:  # TOMLDecodeError, JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"{invalid} ({err})") from err
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML recipe: a table of ``TrainConfig`` fields (sub-tables for the option dicts).
-
-    Raises:
-        ValueError: the file is missing, is not valid TOML, or has unknown keys.
-    """
-    path = Path(path)
-    values = read_values(
-        path,
-        tomllib.loads,
-        missing=f"--config {path}: no such file",
-        invalid=f"--config {path}: not valid TOML",
-    )
-    TrainConfig.from_dict(values, source=f"--config {path}")  # checks the keys
-    return values
+    hints, specs = typing.get_type_hints(TrainConfig), settings()
+    for name, value in values.items():
+        try:
+            if specs[name].check is not None:
+                specs[name].check(name, value)
+            of_type(name, value, hints[name])
+        except ValueError as err:
+            raise ValueError(f"{source}{err}") from None
 
 
 __all__ = [
@@ -387,8 +360,7 @@ __all__ = [
     "Setting",
     "TrainConfig",
     "check_config",
-    "load_toml",
-    "read_values",
+    "check_values",
     "resumable_fields",
     "setting",
     "settings",

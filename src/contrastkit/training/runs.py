@@ -28,7 +28,8 @@ from contrastkit.methods import METHODS, Method
 from contrastkit.models.backbones import build_backbone
 from contrastkit.training import plots
 from contrastkit.training.batches import ViewDataset, collate_views, mix_seed
-from contrastkit.training.config import TrainConfig, read_values
+from contrastkit.training.config import TrainConfig
+from contrastkit.training.files import read_values
 from contrastkit.transforms import build_view_fn
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,24 @@ def build_method(config: TrainConfig) -> Method:
     """Build the method of a resolved config with its initial weights (seeded by config.seed).
 
     Raises:
-        ValueError: unknown backbone or an option the backbone or method does not take.
+        ValueError: unknown backbone, an option the backbone or method does not take, or sizes
+            whose weights do not fit in memory (``--set hidden_dim=1000000000000``).
     """
     if config.input_shape is None:
         raise ValueError("config.input_shape is unset: resolve the config against its data first")
+    try:
+        return _build_method(config)
+    except (MemoryError, RuntimeError) as err:
+        if not isinstance(err, MemoryError) and "allocate" not in str(err):
+            raise
+        sizes = {**config.backbone_options, **config.method_options}
+        raise ValueError(
+            f"the {config.method} model's weights do not fit in memory with the sizes given "
+            f"({', '.join(f'{k}={v}' for k, v in sizes.items()) or 'the defaults'})"
+        ) from None
+
+
+def _build_method(config: TrainConfig) -> Method:
     shape = list(config.input_shape)
     image = len(shape) == 3
     with torch.random.fork_rng(devices=[]):
