@@ -17,6 +17,18 @@ def test_round_trip_keeps_tensors_and_plain_values(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp file left
 
 
+def test_stale_temp_files_of_a_killed_write_are_removed_and_nothing_else(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    ck.save_checkpoint(path, {"step": 1})
+    stale = [tmp_path / ".checkpoint.pt.a1b2.tmp", tmp_path / ".checkpoint.pt.zz.tmp"]
+    kept = [tmp_path / ".config.json.a1b2.tmp", tmp_path / "checkpoint.pt.tmp", path]
+    for file in stale + kept[:2]:
+        file.write_bytes(b"partial")
+    assert sorted(ck.remove_stale_temp_files(path)) == sorted(stale)
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
+    assert ck.load_checkpoint(path)["step"] == 1
+
+
 def test_failure_mid_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
     ck.save_checkpoint(path, {"step": 1})

@@ -50,6 +50,22 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
     _fsync_dir(path.parent)
 
 
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files a killed ``atomic_write(path, ...)`` left beside ``path``.
+
+    ``atomic_write`` removes its temp file on every exit path it sees; only a process killed
+    mid-write (``kill -9``, power loss) leaves one. Call this where no other writer of ``path``
+    can be running (the trainer does when a run resumes). Returns the removed files.
+    """
+    path = Path(path)
+    removed = []
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+            removed.append(stale)
+    return removed
+
+
 def _fsync_dir(folder: Path) -> None:
     # make the rename itself durable; not possible on every platform
     with contextlib.suppress(OSError):

@@ -126,6 +126,14 @@ def test_an_unreadable_or_missing_image_gives_one_line_and_exit_2(vit_run, tmp_p
     assert not out.exists()
 
 
+def test_an_out_folder_that_does_not_exist_is_refused_and_not_created(vit_run, tmp_path, capsys):
+    out = tmp_path / "missing" / "a.png"
+    assert main(["attention", str(vit_run), "--sample", "shapes:0", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not exist" in err[0]
+    assert not out.parent.exists()
+
+
 def test_bad_arguments_give_exit_2(tmp_path, capsys):
     assert main(["attention", str(tmp_path / "nowhere"), "--image", "x.png"]) == 2
     assert main(["attention", str(tmp_path), "--sample", "shapes"]) == 2

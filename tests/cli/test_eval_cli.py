@@ -31,6 +31,13 @@ def test_embed_writes_h_and_labels(toy_run, tmp_path, capsys):
 
     test = build_dataset("toy", train=False)
     assert np.allclose(h, method.embed(test.points).detach().numpy(), atol=1e-6)
+    # an existing file is kept unless --overwrite says otherwise
+    out.write_bytes(b"mine")
+    assert main(["embed", str(toy_run), "--data", "toy", "--out", str(out)]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"mine"
+    assert main(["embed", str(toy_run), "--data", "toy", "--out", str(out), "--overwrite"]) == 0
+    assert np.load(out).shape == (100, 8)
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,10 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch
     assert load_checkpoint(crashed / "checkpoint.pt")["step"] == 8
     assert max(r["step"] for r in read_metrics(crashed)) == 9
     monkeypatch.setattr(SimCLR, "after_step", original)
+    killed_write = crashed / ".checkpoint.pt.k9x2.tmp"  # what a kill -9 mid-save leaves
+    killed_write.write_bytes(b"half a checkpoint")
     resume(crashed)
+    assert not killed_write.exists()
     assert same_weights(weights(crashed), weights(reference))
     assert (crashed / "metrics.jsonl").read_text() == (reference / "metrics.jsonl").read_text()
 

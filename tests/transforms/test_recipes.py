@@ -90,6 +90,10 @@ def test_the_small_recipes_check_their_values():
     assert NoiseRecipe().std == 0.3 and SmallImageRecipe().num_views == 2
     with pytest.raises(ValueError, match="std must be >= 0"):
         NoiseRecipe(std=-1)
+    with pytest.raises(ValueError, match="^std must be >= 0 and finite, got std=nan$"):
+        NoiseRecipe(std=float("nan"))  # NaN noise trains to a NaN loss: refused before training
+    with pytest.raises(ValueError, match="noise_std must be >= 0 and finite.*noise_std=inf"):
+        SmallImageRecipe(noise_std=float("inf"))
     with pytest.raises(ValueError, match=r"erase_p must be a probability in \[0, 1\], got 2"):
         SmallImageRecipe(erase_p=2)
     with pytest.raises(ValueError, match="degrees, translate and noise_std must be >= 0"):

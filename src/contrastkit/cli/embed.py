@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=512, help="(default: 512)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace FILE.npy (and its labels) if it exists"
+    )
     parser.set_defaults(func=run)
 
 
@@ -49,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
     if not out.parent.is_dir():
         raise ValueError(f"--out {out}: folder {out.parent} does not exist")
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"--out {out} already exists; pass --overwrite to replace it")
     device = resolve_device(args.device)
     method, config = load_run(args.run_dir, device=str(device))
     dataset = build_dataset(args.data, train=args.split == "train", seed=config.seed)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from contrastkit import distributed
-from contrastkit.checkpoint import load_checkpoint
+from contrastkit.checkpoint import load_checkpoint, remove_stale_temp_files
 from contrastkit.data import build_dataset
 from contrastkit.data.captions import CaptionedImages
 from contrastkit.losses import info_nce_bound
@@ -167,6 +167,9 @@ def resume(run_dir: str | os.PathLike, *, device: str | None = None, **overrides
         )
         if not os.access(run_dir, os.W_OK):
             raise PermissionError(f"--resume {run_dir}: the folder is not writable")
+        if distributed.is_main_process():  # the only writer of the checkpoint
+            for stale in remove_stale_temp_files(run_dir / CHECKPOINT_FILE):
+                logger.info("removed %s, left by a checkpoint write that was killed", stale)
         return _fit(config, dataset, method, view_fn, run_dir, saved=checkpoint)
 
 

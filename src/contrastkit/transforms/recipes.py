@@ -25,6 +25,7 @@ Images at most ``SMALL_IMAGE_SIDE`` px on a side (digits) get the small-image pa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -55,6 +56,18 @@ def check_range(name: str, value: Sequence[float], upper: float | None = 1.0) ->
         bound = f" <= {upper:g}" if upper else ""
         raise ValueError(f"{name} must be (min, max) with 0 < min <= max{bound}, got {value}")
     return pair
+
+
+def check_non_negative(**values: float) -> None:
+    """Raise ValueError naming the values unless each is a finite number >= 0 (NaN is not)."""
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in values.values()
+    ):
+        *others, last = values
+        names = f"{', '.join(others)} and {last}" if others else last
+        given = ", ".join(f"{name}={value!r}" for name, value in values.items())
+        raise ValueError(f"{names} must be >= 0 and finite, got {given}")
 
 
 def _check_flag(name: str, value: bool) -> None:
@@ -275,8 +288,7 @@ class NoiseRecipe:
     num_views: int = 2
 
     def __post_init__(self) -> None:
-        if self.std < 0:
-            raise ValueError(f"std must be >= 0, got {self.std}")
+        check_non_negative(std=self.std)
         if self.num_views < 1:
             raise ValueError(f"num_views must be >= 1, got {self.num_views}")
         object.__setattr__(self, "std", float(self.std))
@@ -310,11 +322,7 @@ class SmallImageRecipe:
         erase_scale = tuple(float(s) for s in self.erase_scale)
         if len(erase_scale) != 2 or not 0 <= erase_scale[0] <= erase_scale[1] <= 1:
             raise ValueError(f"erase_scale must be (min, max) within [0, 1], got {erase_scale}")
-        if min(self.degrees, self.translate, self.noise_std) < 0:
-            raise ValueError(
-                f"degrees, translate and noise_std must be >= 0, got degrees={self.degrees}, "
-                f"translate={self.translate}, noise_std={self.noise_std}"
-            )
+        check_non_negative(degrees=self.degrees, translate=self.translate, noise_std=self.noise_std)
         if self.num_views < 1:
             raise ValueError(f"num_views must be >= 1, got {self.num_views}")
         normalised = {"scale": scale, "erase_scale": erase_scale, "num_views": int(self.num_views)}
