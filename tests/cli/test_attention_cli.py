@@ -134,6 +134,14 @@ def test_an_out_folder_that_does_not_exist_is_refused_and_not_created(vit_run, t
     assert not out.parent.exists()
 
 
+def test_a_size_whose_attention_cannot_fit_is_refused(vit_run, tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (32, 32), "red").save(photo)
+    assert main(["attention", str(vit_run), "--image", str(photo), "--size", "4096"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--size 4096 gives" in err[0] and "--size <=" in err[0]
+
+
 def test_bad_arguments_give_exit_2(tmp_path, capsys):
     assert main(["attention", str(tmp_path / "nowhere"), "--image", "x.png"]) == 2
     assert main(["attention", str(tmp_path), "--sample", "shapes"]) == 2

@@ -85,6 +85,14 @@ def test_unreadable_images_are_counted(pairs_dir):
         read_pairs_csv(csv_path)
 
 
+def test_a_decompression_bomb_counts_as_unreadable(pairs_dir, monkeypatch):
+    # PIL refuses images over twice MAX_IMAGE_PIXELS; a low limit makes a 20x30 image one
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    csv_path = write_csv(pairs_dir / "bomb.csv", "image,caption\nimg/a.png,one\n")
+    with pytest.raises(ValueError, match="1 of 1 images cannot be read.*a.png"):
+        read_pairs_csv(csv_path)
+
+
 def test_empty_caption_names_its_row(pairs_dir):
     csv_path = write_csv(
         pairs_dir / "empty.csv", "image,caption\nimg/a.png,one\nimg/b.jpg,   \nimg/c.png,x\n"
@@ -113,3 +121,18 @@ def test_image_and_caption_counts_must_match(pairs_dir):
         ImageTextPairs(images, ["one"])
     with pytest.raises(ValueError, match=r"captions\[1\] is empty"):
         ImageTextPairs(images, ["one", ""])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("image,caption\nimg/a.png," + "x" * 200_000 + "\n", "field larger than field limit"),
+        (b"image,caption\nimg/a.png,caf\xe9\n", "cannot be read as UTF-8 CSV"),
+    ],
+    ids=["caption-over-128k", "not-utf8"],
+)
+def test_an_unreadable_csv_is_one_value_error_naming_it(pairs_dir, content, message):
+    path = pairs_dir / "big.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=f"pairs CSV big.csv .*{message}"):
+        read_pairs_csv(path)

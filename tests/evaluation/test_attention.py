@@ -8,6 +8,7 @@ from contrastkit.evaluation.attention import (
     attention_mask,
     cls_attention_maps,
     jaccard,
+    load_image,
     save_attention_figure,
     upsample_maps,
 )
@@ -145,3 +146,11 @@ def test_figure_is_a_png_of_the_expected_grid(tmp_path, vit):
         assert img.width == pytest.approx(8 * 140, abs=2)
         assert img.height == pytest.approx(2 * 140 + 30, abs=2)
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]  # no temporary file left
+
+
+def test_a_decompression_bomb_is_an_os_error_naming_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.new("RGB", (40, 30), "red").save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses over 2x this many pixels
+    with pytest.raises(OSError, match="cannot read image .*bomb.png.*decompression bomb"):
+        load_image(path, 16)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from math import isqrt
 from pathlib import Path
+
+# Patches of one image: the last layer's attention is heads x N x N floats (4 heads at 4,096
+# patches: 268 MB); a 4096-px --size on 4-px patches would ask for terabytes.
+MAX_PATCHES = 4096
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -105,7 +110,17 @@ def run(args: argparse.Namespace) -> int:
     true_mask = None
     if sample is None:
         size = args.size or backbone.grid * patch
+        if (size // patch) ** 2 > MAX_PATCHES:
+            raise ValueError(
+                f"--size {size} gives {(size // patch) ** 2} patches of {patch} px; the attention "
+                f"of at most {MAX_PATCHES} fits in memory (--size <= {isqrt(MAX_PATCHES) * patch})"
+            )
         image = load_image(args.image, size, channels=channels, multiple=patch)
+        if (image.shape[1] // patch) * (image.shape[2] // patch) > MAX_PATCHES:
+            raise ValueError(
+                f"--size {size}: {args.image} is {image.shape[2]}x{image.shape[1]} px at that "
+                f"size, over {MAX_PATCHES} patches of {patch} px; pass a smaller --size"
+            )
         label = Path(args.image).name
     else:
         spec, index = sample

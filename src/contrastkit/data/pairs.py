@@ -118,8 +118,8 @@ def _check_images(paths: list[Path], where) -> None:
         try:
             with Image.open(p) as image:
                 image.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError):
-            unreadable.append(i)
+        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+            unreadable.append(i)  # a decompression bomb: more pixels than PIL's safety limit
     if unreadable:
         first = unreadable[0]
         raise ValueError(
@@ -139,44 +139,48 @@ def read_pairs_csv(csv_path: str | Path, image_size: int = IMAGE_SIZE) -> ImageT
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise ValueError(f"pairs CSV {str(csv_path)!r} does not exist or is not a file")
-    with csv_path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        if missing:
-            raise ValueError(
-                f"pairs CSV {csv_path.name} is missing the column(s) {', '.join(missing)}; its "
-                f"header must name image,caption (found: {', '.join(columns) or 'no header'})"
-            )
-        reader.fieldnames = columns
-        has_label = "label" in columns
-        images, captions, labels = [], [], []
-        for row_number, row in enumerate(reader, start=1):
-            line = reader.line_num
-            if None in row:
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+            if missing:
                 raise ValueError(
-                    f"pairs CSV {csv_path.name} row {row_number} (line {line}) has more fields "
-                    f"than its header ({len(columns)}: {', '.join(columns)})"
+                    f"pairs CSV {csv_path.name} is missing the column(s) {', '.join(missing)}; its "
+                    f"header must name image,caption (found: {', '.join(columns) or 'no header'})"
                 )
-            image, caption = row["image"], row["caption"]
-            if image is None or caption is None:
-                raise ValueError(
-                    f"pairs CSV {csv_path.name} row {row_number} (line {line}) has an image but "
-                    "no caption; every row needs both"
-                )
-            if not image.strip():
-                raise ValueError(
-                    f"pairs CSV {csv_path.name} row {row_number} (line {line}) has an empty image"
-                )
-            if not caption.strip():
-                raise ValueError(
-                    f"pairs CSV {csv_path.name} row {row_number} (line {line}) has an empty "
-                    "caption; every image needs a caption"
-                )
-            images.append(csv_path.parent / image.strip())
-            captions.append(caption)
-            if has_label:
-                labels.append((row["label"] or "").strip())
+            reader.fieldnames = columns
+            has_label = "label" in columns
+            images, captions, labels = [], [], []
+            for row_number, row in enumerate(reader, start=1):
+                line = reader.line_num
+                if None in row:
+                    raise ValueError(
+                        f"pairs CSV {csv_path.name} row {row_number} (line {line}) has more fields "
+                        f"than its header ({len(columns)}: {', '.join(columns)})"
+                    )
+                image, caption = row["image"], row["caption"]
+                if image is None or caption is None:
+                    raise ValueError(
+                        f"pairs CSV {csv_path.name} row {row_number} (line {line}) has an image "
+                        "but no caption; every row needs both"
+                    )
+                if not image.strip():
+                    raise ValueError(
+                        f"pairs CSV {csv_path.name} row {row_number} (line {line}) has an empty "
+                        "image"
+                    )
+                if not caption.strip():
+                    raise ValueError(
+                        f"pairs CSV {csv_path.name} row {row_number} (line {line}) has an empty "
+                        "caption; every image needs a caption"
+                    )
+                images.append(csv_path.parent / image.strip())
+                captions.append(caption)
+                if has_label:
+                    labels.append((row["label"] or "").strip())
+    except (csv.Error, UnicodeDecodeError) as err:  # e.g. a caption over csv's 131,072 chars
+        raise ValueError(f"pairs CSV {csv_path.name} cannot be read as UTF-8 CSV: {err}") from None
     if not images:
         raise ValueError(f"pairs CSV {csv_path.name} has a header but no rows")
     if has_label and not all(labels):

@@ -157,7 +157,7 @@ def load_image(
         (C, H, W) float in [0, 1].
 
     Raises:
-        OSError: the file is missing or is not a readable image.
+        OSError: the file is missing, is not a readable image, or is a decompression bomb.
         ValueError: ``size``, ``channels`` or ``multiple`` out of range.
     """
     from PIL import Image
@@ -174,6 +174,8 @@ def load_image(
             new_h = max(multiple, round(img.height * scale))
             img = img.resize((new_w, new_h), Image.Resampling.BICUBIC)
             array = np.asarray(img, dtype=np.float32) / 255.0
+    except Image.DecompressionBombError as err:  # more pixels than PIL's safety limit
+        raise OSError(f"cannot read image {str(path)!r}: {err}") from err
     except OSError as err:
         reason = err.strerror or str(err).replace(str(path), "").strip(" :'\"") or "unreadable"
         raise OSError(f"cannot read image {str(path)!r}: {reason}") from err
