@@ -57,3 +57,15 @@ def test_nccl_without_gpus_fails_on_every_process(messages: list[dict]) -> None:
 @pytest.mark.distributed
 def test_processes_stay_in_step_after_the_errors(messages: list[dict]) -> None:
     assert [m["after"] for m in messages] == [[0.0, 1.0], [0.0, 1.0]]
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_stopped_peer_ends_the_run_with_one_timeout_error(torchrun, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--data", "toy", "--steps", "50", "--no-eval", "--quiet", "--out", str(out)]
+    result = torchrun(str(HERE / "worker_stop.py"), *argv, "--dist-timeout", "3")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "contrastkit train: error" in line]
+    assert errors, result.stderr[-4000:]
+    assert "waited 3 s (--dist-timeout) for the other processes" in errors[0]

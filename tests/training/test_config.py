@@ -139,7 +139,8 @@ def test_every_field_is_declared_once_with_its_help():
     declared = settings()
     assert list(declared) == [f for f in TrainConfig.__dataclass_fields__]
     assert all(spec.help for spec in declared.values())
-    assert resumable_fields() == {"eval", "progress", "tsne", "num_workers", "eval_batch_size"}
+    resumable = {"eval", "progress", "tsne", "num_workers", "eval_batch_size", "dist_timeout"}
+    assert resumable_fields() == resumable
     flags = {name for name, spec in declared.items() if spec.flag is not None}
     assert {"method", "data", "lr", "eval", "progress", "sync_bn"} <= flags
     assert not flags & {"method_options", "input_shape", "warmup_steps"}  # --set, data, recipes

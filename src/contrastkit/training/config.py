@@ -277,6 +277,14 @@ class TrainConfig:
         "global batch, split over the processes",
         flag=True,
     )
+    dist_timeout: float = setting(
+        300.0,
+        "under torchrun: seconds a process waits for the others in a collective; a stopped or "
+        "dead peer then ends every process with one error",
+        check=positive,
+        flag=True,
+        resumable=True,
+    )
     sync_bn: bool = setting(
         False,
         "under torchrun: BatchNorm statistics over the global batch",

@@ -19,7 +19,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from contrastkit.distributed import is_distributed, is_main_process, local_rank, world_size
+from contrastkit.distributed import (
+    is_distributed,
+    is_main_process,
+    local_rank,
+    rank,
+    world_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +123,10 @@ def process_group(backend: str = "auto", *, timeout: timedelta | None = None) ->
 
     Yields:
         True when a process group with more than one process is running.
+
+    Raises:
+        TimeoutError: a collective waited longer than ``timeout`` for another process (stopped,
+            dead or stuck), instead of the backend's own error text.
     """
     started = init_from_env(backend, timeout=timeout)
     logger = logging.getLogger("contrastkit")
@@ -125,6 +135,14 @@ def process_group(backend: str = "auto", *, timeout: timedelta | None = None) ->
         logger.setLevel(logging.WARNING)
     try:
         yield is_distributed()
+    except RuntimeError as err:  # gloo and nccl report a timed-out collective as RuntimeError
+        if not started or "timed out" not in str(err).lower():
+            raise
+        waited = f"{timeout.total_seconds():g} s" if timeout else "the default timeout"
+        raise TimeoutError(
+            f"process {rank()} of {world_size()} waited {waited} (--dist-timeout) for the other "
+            "processes: one of them is stopped, dead or stuck; every process stops"
+        ) from None
     finally:
         logger.setLevel(level)
         if started:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,8 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> Path:
         OSError: the output folder is not writable.
         TrainingDiverged: the loss became non-finite.
     """
-    with ddp.process_group(config.backend):  # under torchrun; nothing on one process
+    timeout = timedelta(seconds=config.dist_timeout)
+    with ddp.process_group(config.backend, timeout=timeout):  # under torchrun; nothing otherwise
         config, dataset, method, view_fn = prepare(config)
         config.out = distributed.broadcast_object(config.out)  # rank 0's folder name
         run_dir = check_out_dir(config.out, overwrite=overwrite)
@@ -146,7 +148,8 @@ def resume(run_dir: str | os.PathLike, *, device: str | None = None, **overrides
         run_dir: a folder written by ``train``.
         device: run on another device than the saved one (the result then may differ slightly).
         **overrides: fields that do not change the result (``config.resumable_fields()``:
-            ``eval``, ``progress``, ``tsne``, ``num_workers``, ``eval_batch_size``).
+            ``eval``, ``progress``, ``tsne``, ``num_workers``, ``eval_batch_size``,
+            ``dist_timeout``).
 
     Raises:
         ValueError: not a run folder, or a missing, corrupted or foreign checkpoint.
@@ -161,7 +164,8 @@ def resume(run_dir: str | os.PathLike, *, device: str | None = None, **overrides
     changes = {k: v for k, v in overrides.items() if v is not None}
     if device is not None:
         changes["device"] = device
-    with ddp.process_group(saved.backend):
+    timeout = timedelta(seconds=changes.get("dist_timeout", saved.dist_timeout))
+    with ddp.process_group(saved.backend, timeout=timeout):
         config, dataset, method, view_fn = prepare(
             TrainConfig.from_dict({**saved.to_dict(), **changes, "out": str(run_dir)})
         )
