@@ -15,10 +15,14 @@ from typing import Any
 Check = Callable[[str, Any], None]  # check(field name, value) raises ValueError
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _positive(name: str, value: Any, *, integer: bool = False) -> None:
     if value is None:
         return
-    bad = isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+    bad = not _is_number(value) or not math.isfinite(value)
     if bad or value <= 0 or (integer and int(value) != value):
         kind = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
@@ -42,10 +46,6 @@ def non_negative(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 _KINDS: dict[Any, tuple[str, Callable[[Any], bool]]] = {
