@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 
@@ -10,9 +11,7 @@ from contrastkit.cli import main
 
 
 def test_demo_help_documents_every_option(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["demo", "--help"])
-    assert exit_info.value.code == 0
+    assert main(["demo", "--help"]) == 0
     text = capsys.readouterr().out
     for option in ("--host", "--port", "--no-browser", "127.0.0.1", "8000"):
         assert option in text
@@ -34,3 +33,12 @@ def test_bad_port_number_is_one_line_and_exit_code_2(capsys):
     assert main(["demo", "--no-browser", "--port", "70000"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--port" in err
+
+
+@pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])
+def test_without_the_web_extra_the_demo_says_how_to_install_it(capsys, monkeypatch, missing):
+    monkeypatch.setitem(sys.modules, missing, None)  # makes "import <missing>" fail
+    assert main(["demo", "--no-browser", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert 'pip install "contrastkit[web]"' in err and missing in err

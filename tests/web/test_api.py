@@ -95,6 +95,32 @@ def test_landscape_push_is_tangent_and_points_the_right_way(client):
     assert n0[0] * g0[1] - n0[1] * g0[0] > 0
 
 
+def test_points_off_the_circle_count_by_their_direction_only(client):
+    on_circle = landscape_body()
+    off = landscape_body(
+        anchor=[2.0 * v for v in on_circle["anchor"]],
+        negatives=[[0.5 * v for v in n] for n in on_circle["negatives"]],
+    )
+    a, b = (client.post("/api/landscape", json=body).json() for body in (on_circle, off))
+    assert b["loss"] == pytest.approx(a["loss"], rel=1e-9)
+    assert b["similarity"]["negatives"] == pytest.approx(a["similarity"]["negatives"], rel=1e-9)
+    # the true gradient of a point at radius r is the unit-circle one divided by r
+    assert b["push"]["anchor"] == pytest.approx([g / 2 for g in a["push"]["anchor"]], rel=1e-9)
+    for g_off, g_on in zip(b["push"]["negatives"], a["push"]["negatives"], strict=True):
+        assert g_off == pytest.approx([2 * g for g in g_on], rel=1e-9)
+    for p, g in zip(off["negatives"], b["push"]["negatives"], strict=True):
+        assert abs(p[0] * g[0] + p[1] * g[1]) < 1e-9  # still perpendicular to the point
+
+
+def test_booleans_and_strings_are_not_coordinates(client):
+    for bad in ([True, False], ["1", "0"], [1, None]):
+        response = client.post("/api/landscape", json=landscape_body(anchor=bad))
+        assert response.status_code == 422 and "anchor" in response.json()["detail"], bad
+    for steps in (True, 2.0):
+        response = client.post("/api/clip/session", json={"seed": steps})
+        assert response.status_code == 422
+
+
 def test_landscape_loss_rises_as_a_negative_nears_the_anchor(client):
     losses = [
         client.post("/api/landscape", json=landscape_body(negatives=[unit(a), unit(3.0)])).json()[
@@ -141,6 +167,12 @@ def test_landscape_bad_requests_get_a_readable_422(client, changes, field):
     assert client.get("/api/health").status_code == 200  # and the server keeps serving
 
 
+def test_an_error_about_an_odd_key_stays_one_line(client):
+    response = client.post("/api/landscape", json=landscape_body(**{"\n": 1}))
+    assert response.status_code == 422
+    assert "\n" not in response.json()["detail"] and "'\\n'" in response.json()["detail"]
+
+
 def test_landscape_rejects_non_finite_numbers_and_broken_json(client):
     headers = {"Content-Type": "application/json"}
     for text in (
@@ -169,11 +201,15 @@ def test_pairs_without_a_trained_encoder_say_so(client):
     assert status["status"] == "unavailable" and "not trained" in status["message"]
     assert {"coffee cup", "cat", "astronaut", "rocket"} <= set(status["images"])
     pair = client.post("/api/pairs/sample", json={"kind": "positive", "seed": 3}).json()
-    assert pair["similarity"]["trained"] is None
-    assert -1 <= pair["similarity"]["untrained"] <= 1
+    for key in ("similarity", "similarity_z"):  # the cosine of h and of z
+        assert pair[key]["trained"] is None
+        assert -1 - 1e-6 <= pair[key]["untrained"] <= 1 + 1e-6
     averages = client.get("/api/pairs/averages").json()
     assert averages["trained"] is None and averages["pairs"] == 32
     assert averages["untrained"]["positive"] > averages["untrained"]["negative"] - 0.2
+    assert {"positive_z", "negative_z", "positive_std_z", "negative_std_z"} <= set(
+        averages["untrained"]
+    )
 
 
 def test_a_pair_is_two_views_of_one_or_two_pictures_and_depends_only_on_its_seed(client):
@@ -219,6 +255,8 @@ def test_trained_encoder_separates_positive_from_negative_pairs(trained_client):
     assert trained["positive"] - trained["negative"] > 3 * (
         untrained["positive"] - untrained["negative"]
     )
+    # as the post says: negatives look far less similar on z, where the loss acts, than on h
+    assert trained["negative_z"] < trained["negative"]
     pair = trained_client.post("/api/pairs/sample", json={"kind": "positive", "seed": 1}).json()
     assert -1 <= pair["similarity"]["trained"] <= 1
 
@@ -254,6 +292,33 @@ def test_clip_session_trains_classifies_and_resets(client):
     assert client.get(f"/api/clip/{session_id}").json()["epoch"] == 20
     state = client.post(f"/api/clip/{session_id}/reset").json()
     assert state["epoch"] == 0
+
+
+def test_clip_state_shows_the_learned_temperature_and_held_out_images(client):
+    answer = client.post("/api/clip/session", json={"seed": 2}).json()
+    state = answer["state"]
+    assert state["temperature"] == pytest.approx(1.0)  # the starting temperature
+    heldout = state["heldout"]
+    assert heldout["count"] == len(heldout["image_xy"]) == len(state["heldout_thumbnails"]) > 0
+    assert 0 <= heldout["accuracy"] <= 1
+    state = client.post(f"/api/clip/{answer['session_id']}/step", json={"steps": 3}).json()
+    assert state["temperature"] != pytest.approx(1.0)  # it is learned
+
+
+def test_a_typed_prompt_lands_where_the_text_tower_puts_it(client):
+    session_id, state = new_session(client, seed=4)
+    url = f"/api/clip/{session_id}/prompt"
+    same = client.post(url, json={"text": state["prompts"][1]}).json()
+    assert same["xy"] == pytest.approx(state["text_xy"][1], abs=1e-6)
+    assert same["nearest_prompt"] == 1 and same["unknown_words"] == []
+    assert len(same["image_similarity"]) == len(state["image_xy"])
+    other = client.post(url, json={"text": "A photo of a blue dog!"}).json()
+    assert other["unknown_words"] == ["blue", "dog"]
+    assert math.hypot(*other["xy"]) == pytest.approx(1.0, abs=1e-6)
+    for bad in ("", "?!", "x" * 201, 5):
+        response = client.post(url, json={"text": bad})
+        assert response.status_code == 422 and "text" in response.json()["detail"], bad
+    assert client.post("/api/clip/unknown-session-id/prompt", json={"text": "a"}).status_code == 404
 
 
 def test_clip_sessions_do_not_share_state(client):

@@ -149,8 +149,64 @@ def check_landscape_panel(page) -> None:
     assert abs(colder - dragged) > 0.05, (dragged, colder)
 
 
+def svg_center_distance(page, selector: str) -> float:
+    """Distance of a point from the plane's centre, in the SVG's own units (420 across)."""
+    return page.eval_on_selector(
+        selector, "c => Math.hypot(c.cx.baseVal.value - 210, c.cy.baseVal.value - 210)"
+    )
+
+
+def arrows(page) -> list[tuple[float, float]]:
+    """(drawn length, gradient size) of every arrow of panel 2."""
+    return page.eval_on_selector_all(
+        "#landscape-svg line.arrow",
+        "ls => ls.map(l => [Math.hypot(l.x2.baseVal.value - l.x1.baseVal.value,"
+        " l.y2.baseVal.value - l.y1.baseVal.value), Number(l.dataset.gradient)])",
+    )
+
+
+def check_landscape_controls(page) -> None:
+    """Panel 2: points off the circle, arrows at true size, the last negative, snapping."""
+    page.locator("#landscape-svg").scroll_into_view_if_needed()  # the mouse needs it on screen
+    negative = '#landscape-svg circle[data-role="negative"][data-index="1"]'
+    before, radius = settled_loss(page), svg_center_distance(page, negative)
+    nx, ny = center(page, negative)
+    cx, cy = center(page, "#landscape-svg")
+    page.mouse.move(nx, ny)
+    page.mouse.down()
+    page.mouse.move((nx + cx) / 2, (ny + cy) / 2, steps=4)  # halfway to the centre
+    page.mouse.up()
+    assert settled_loss(page) == before  # the loss uses its direction only
+    assert svg_center_distance(page, negative) == pytest.approx(radius / 2, rel=0.1)
+    assert page.locator("#landscape-svg .direction-ring").count() == 1
+    # arrows at true size: 60 px per unit of gradient (cut at 190 px), else the longest is 80
+    assert max(length for length, _ in arrows(page)) == pytest.approx(80, abs=0.5)
+    page.check("#true-length")
+    for length, size in arrows(page):
+        assert length == pytest.approx(min(60 * size, 190), abs=0.5)
+    assert "60 px per unit" in page.inner_text("#arrow-scale")
+    # the last negative cannot be removed: with none the loss would be log(1) = 0
+    for _ in range(6):  # one click more than there are negatives; force: it may be disabled
+        page.click("#btn-remove-negative", force=True)
+    settled_loss(page)
+    assert page.inner_text("#negatives-count") == "1" and page.is_visible("#negatives-note")
+    assert "teach nothing" in page.inner_text("#negatives-note")
+    assert "K = 1 negative:" in page.inner_text("#loss-bound")
+    assert page.inner_text("#loss-value") != "0.0000"
+    page.click('#landscape-svg circle[data-role="negative"]', button="right")
+    assert page.locator('#landscape-svg circle[data-role="negative"]').count() == 1
+    page.check("#snap-circle")  # every point back onto the circle
+    settled_loss(page)
+    for role in ("anchor", "positive", "negative"):
+        selector = f'#landscape-svg circle[data-role="{role}"]'
+        assert svg_center_distance(page, selector) == pytest.approx(150, abs=0.5)
+    page.click("#btn-add-negative")
+    settled_loss(page)
+    assert page.is_enabled("#btn-remove-negative") and page.is_hidden("#negatives-note")
+
+
 def check_clip_panel(page) -> None:
-    """Panel 3: Train advances the epoch and lowers the loss; Classify beats chance."""
+    """Panel 3: Train lowers the loss and the temperature; Classify beats chance; prompts land."""
     page.wait_for_selector("#clip-svg .clip-image")
     first_loss = number(page.inner_text("#clip-loss"))
     assert page.inner_text("#clip-epoch") == "0"
@@ -167,6 +223,18 @@ def check_clip_panel(page) -> None:
     accuracy_text = page.inner_text("#clip-accuracy")
     accuracy, chance = (float(v) for v in re.findall(r"(\d+)%", accuracy_text))
     assert accuracy > chance, accuracy_text
+    assert re.search(r"\d+% of \d+ images it never trained on", page.inner_text("#clip-heldout"))
+    assert page.locator("#clip-svg .clip-heldout[visibility=visible]").count() > 0
+    assert number(page.inner_text("#clip-temperature")) != 1.0  # learned: it moved from 1
+    page.fill("#prompt-text", "a photo of a circle")
+    page.click("#btn-prompt")
+    page.wait_for_selector("#prompt-result[data-nearest]")
+    assert page.get_attribute("#prompt-result", "data-nearest") == "circle"
+    assert page.get_attribute("#clip-svg .clip-typed", "visibility") == "visible"
+    page.fill("#prompt-text", "a photo of a dog")
+    page.press("#prompt-text", "Enter")
+    page.wait_for_function("document.getElementById('prompt-result').textContent.includes('dog')")
+    assert "<unk>" in page.inner_text("#prompt-result")
 
 
 def check_pairs_panel(page) -> None:
@@ -179,14 +247,48 @@ def check_pairs_panel(page) -> None:
     cells = page.locator("#avg-trained td").all_inner_texts()
     positive, negative = number(cells[1]), number(cells[2])
     assert positive > negative + 0.2, cells
+    z_cells = page.locator("#avg-trained-z td").all_inner_texts()
+    assert -1 <= number(z_cells[2]) <= 1, z_cells
+    table = page.inner_text("#averages")
+    assert "training" not in table and "measuring" not in table  # once the encoder is ready
     page.click('label:has(input[value="trained"])')
     for button in ("#btn-negative", "#btn-positive"):
         page.click(button)
         page.wait_for_function(
             f"document.getElementById('pair-similarity').dataset.kind === '{button.split('-')[1]}'"
         )
-        value = number(page.inner_text("#pair-similarity"))
-        assert -1 <= value <= 1
+        for readout in ("#pair-similarity", "#pair-similarity-z"):
+            assert -1 <= number(page.inner_text(readout)) <= 1
+
+
+def check_narrow_screen(browser, url: str, problems: list[str]) -> None:
+    """At 420 px wide nothing is wider than the window: the drawings shrink to fit."""
+    page = browser.new_page(viewport={"width": 420, "height": 800})
+    watch_for_problems(page, problems)
+    page.goto(url)
+    page.wait_for_selector("#clip-svg .clip-image")
+    page.wait_for_selector('#landscape-svg circle[data-role="negative"]')
+    too_wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+          .filter(el => !(el.closest('svg') && el.tagName.toLowerCase() !== 'svg'))
+          .filter(el => { const r = el.getBoundingClientRect();
+                          return r.right > innerWidth + 0.5 || r.left < -0.5; })
+          .map(el => `${el.tagName}#${el.id}`)"""
+    )
+    assert too_wide == [], too_wide
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    # a drag on the shrunken plane still lands where the pointer is
+    page.locator("#landscape-svg").scroll_into_view_if_needed()
+    negative = '#landscape-svg circle[data-role="negative"][data-index="0"]'
+    cx, cy = center(page, "#landscape-svg")
+    nx, ny = center(page, negative)
+    page.mouse.move(nx, ny)
+    page.mouse.down()
+    page.mouse.move((nx + cx) / 2, (ny + cy) / 2, steps=3)
+    page.mouse.up()
+    mx, my = center(page, negative)
+    assert math.hypot(mx - (nx + cx) / 2, my - (ny + cy) / 2) < 3
+    page.close()
 
 
 def save_screenshot(page) -> None:
@@ -209,8 +311,10 @@ def test_demo_page(server):
         watch_for_problems(page, problems)
         page.goto(server)
         check_landscape_panel(page)
+        check_landscape_controls(page)
         check_clip_panel(page)
         check_pairs_panel(page)
         save_screenshot(page)
+        check_narrow_screen(browser, server, problems)
         browser.close()
     assert not problems, problems

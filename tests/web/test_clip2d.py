@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from contrastkit.web.clip2d import Clip2D
 
@@ -69,3 +70,34 @@ def test_bad_arguments(kwargs, message):
 def test_step_count_must_be_positive():
     with pytest.raises(ValueError, match="positive int"):
         Clip2D(images_per_label=2).step(0)
+
+
+def test_held_out_images_are_scenes_it_never_trains_on():
+    model = Clip2D(seed=5, images_per_label=4, heldout_per_label=3)
+    assert model.heldout_images.shape == (9, model.images.shape[1])
+    # no held-out picture is one of the training pictures
+    distances = torch.cdist(model.heldout_images, model.images)
+    assert float(distances.min()) > 0
+    heldout = model.step(2)["heldout"]
+    assert heldout["count"] == 9 and sorted(set(heldout["image_labels"])) == [0, 1, 2]
+    assert heldout["accuracy"] == pytest.approx(
+        sum(p == t for p, t in zip(heldout["predictions"], heldout["image_labels"], strict=True))
+        / 9
+    )
+    assert (
+        Clip2D(seed=5, images_per_label=2, heldout_per_label=0).state()["heldout"]["accuracy"]
+        is None
+    )
+    with pytest.raises(ValueError, match="heldout_per_label"):
+        Clip2D(heldout_per_label=-1)
+
+
+def test_a_class_prompt_typed_again_lands_on_itself():
+    model = Clip2D(labels=["circle", "star"], images_per_label=3, seed=1)
+    state = model.step(2)
+    answer = model.embed_prompt("a photo of a star")
+    assert answer["xy"] == pytest.approx(state["text_xy"][1], abs=1e-6)
+    assert answer["prompt_similarity"][1] == pytest.approx(1.0, abs=1e-6)
+    assert model.embed_prompt("star photo of a moon")["unknown_words"] == ["moon"]
+    with pytest.raises(ValueError, match="text"):
+        model.embed_prompt("!!")

@@ -83,12 +83,14 @@ def _open_when_ready(server, url: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve the demo until Ctrl+C; return the exit code."""
     try:
+        import fastapi  # noqa: F401  (checked first: its absence is the usual case)
         import uvicorn
 
         from contrastkit.web.app import create_app
+        from contrastkit.web.limits import server_config
     except ImportError as err:
         raise ValueError(
-            f"the demo needs the web extra ({err.name} is missing): pip install 'contrastkit[web]'"
+            f'the demo needs the web extra ({err.name} is missing): pip install "contrastkit[web]"'
         ) from None
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if not ipaddress.ip_address(host).is_loopback:
         log.warning("serving on %s: anyone on your network can open the demo", host)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="on")
+        server_config(create_app(), log_level="warning", access_log=False, lifespan="on")
     )
     print(f"contrastkit demo: serving on {url}  (Ctrl+C to stop)", flush=True)
     if not args.no_browser:

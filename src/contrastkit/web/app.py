@@ -13,8 +13,12 @@ Endpoints:
     POST /api/clip/session          start a mini-CLIP session (panel 3)
     GET  /api/clip/{sid}            its state
     POST /api/clip/{sid}/step       train it for a few steps
+    POST /api/clip/{sid}/prompt     where a typed prompt lands, and its similarity to the images
     POST /api/clip/{sid}/reset      start it over
     DELETE /api/clip/{sid}          forget it
+
+Every request body is capped at ``limits.MAX_BODY_BYTES`` (413) and must arrive within
+``limits.BODY_TIMEOUT_S`` (408); see ``limits.py``.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from contrastkit.web.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimitMiddleware
 from contrastkit.web.panels import Panels
 from contrastkit.web.schemas import (
+    ClipPromptRequest,
     ClipSessionRequest,
     ClipStepRequest,
     LandscapeRequest,
@@ -54,9 +60,16 @@ def _readable(errors: list[dict]) -> str:
             reason = (error.get("ctx") or {}).get("error", "")
             parts.append(f"body is not valid JSON ({reason} at character {error['loc'][-1]})")
             continue
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        where = ".".join(_location(p) for p in error.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {error.get('msg', 'invalid value')}")
     return "; ".join(parts)
+
+
+def _location(part: str | int) -> str:
+    """A part of an error's location, quoted when it is not a plain name (a key such as "\\n")."""
+    if isinstance(part, int) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", part):
+        return str(part)
+    return repr(part[:40])
 
 
 def create_app(
@@ -64,6 +77,8 @@ def create_app(
     *,
     train_encoder: bool = True,
     max_sessions: int = 64,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> FastAPI:
     """Build the demo application.
 
@@ -74,6 +89,8 @@ def create_app(
         train_encoder: train the encoder in the background when it is not cached; when False,
             only a cached encoder is used (the panel then says it is unavailable).
         max_sessions: live mini-CLIP sessions; the least recently used is evicted beyond.
+        max_body_bytes: the largest request body (413 beyond).
+        body_timeout_s: seconds within which a request body must arrive (408 beyond).
 
     Returns:
         The FastAPI app; its lifespan loads the encoder or starts its training.
@@ -88,6 +105,7 @@ def create_app(
 
     app = FastAPI(title="contrastkit demo", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.panels = panels
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
 
     def ready() -> Panels:
         try:
@@ -178,6 +196,10 @@ def _add_clip_routes(app: FastAPI, ready: Callable[[], Panels]) -> None:
     @app.post("/api/clip/{session_id}/step")
     def clip_step(session_id: str, body: ClipStepRequest) -> dict:
         return session_call("step", session_id, body.steps)
+
+    @app.post("/api/clip/{session_id}/prompt")
+    def clip_prompt(session_id: str, body: ClipPromptRequest) -> dict:
+        return session_call("prompt", session_id, body.text)
 
     @app.post("/api/clip/{session_id}/reset")
     def clip_reset(session_id: str) -> dict:

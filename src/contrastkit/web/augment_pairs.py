@@ -1,4 +1,9 @@
-"""Panel 1: two augmented views of the demo pictures and the cosine similarity of their h.
+"""Panel 1: two augmented views of the demo pictures and the cosine similarity of h and of z.
+
+Both are reported because they differ in the way the SimCLR paper describes: the loss acts on
+the projection z = g(h), which learns to throw away what the augmentations change, so two views
+of different pictures look far apart on z (low cosine), while h keeps more of the picture and
+stays more similar; h is what is kept after training.
 
 Views are made by the SimCLR recipe of ``contrastkit.transforms`` (the one training uses) at
 ``VIEW_SIZE`` pixels so that people can see them, then shrunk to the encoder's input size, the
@@ -7,7 +12,7 @@ size its training views had. A pair is a pure function of its seed: views come f
 switching
 encoders compares the very same two views.
 
-Letters used in shapes: B pairs, F feature width of h.
+Letters used in shapes: B pairs, F feature width of h, D width of z.
 """
 
 from __future__ import annotations
@@ -79,15 +84,17 @@ class PairSampler:
                 a, b = views[first][0], views[second][1]
         return (first, second), a, b
 
-    def _similarity(self, encoder, a: Tensor, b: Tensor) -> Tensor:
-        """Cosine similarity of h for batches of views a, b: (B, 3, S, S) each -> (B,)."""
+    def _similarity(self, method, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        """Cosine similarity of h and of z for batches of views a, b: (B, 3, S, S) -> (B,), (B,)."""
         size = self.encoders.input_size
         x = torch.cat([a, b])
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
         with torch.no_grad():
-            h = encoder(x)  # (2B, F)
+            h = method.embed(x)  # (2B, F)
+            z = method.projector(h)  # (2B, D)
         ha, hb = h.chunk(2)
-        return F.cosine_similarity(ha, hb, dim=1)
+        za, zb = z.chunk(2)
+        return F.cosine_similarity(ha, hb, dim=1), F.cosine_similarity(za, zb, dim=1)
 
     def sample(self, kind: str, seed: int) -> dict:
         """Draw a pair of views and measure it.
@@ -98,25 +105,26 @@ class PairSampler:
 
         Returns:
             ``{"kind", "seed", "images": [name, name], "views": [png url, png url],
-            "similarity": {"untrained": float, "trained": float or None}}``; ``trained`` is None
-            until that encoder is ready.
+            "similarity": {"untrained": float, "trained": float or None},
+            "similarity_z": {"untrained": float, "trained": float or None}}``: the cosine of h
+            and of z; ``trained`` is None until that encoder is ready.
         """
         if kind not in ("positive", "negative"):
             raise ValueError(f"kind must be 'positive' or 'negative', got {kind!r}")
         (i, j), a, b = self._views(seed, kind)
-        similarity = {}
-        for name, encoder in self.encoders.available().items():
-            similarity[name] = float(self._similarity(encoder, a[None], b[None])[0])
+        on_h: dict = {"untrained": None, "trained": None}
+        on_z: dict = {"untrained": None, "trained": None}
+        for name, method in self.encoders.methods().items():
+            sim_h, sim_z = self._similarity(method, a[None], b[None])
+            on_h[name], on_z[name] = float(sim_h[0]), float(sim_z[0])
         names = self.pictures.class_names
         return {
             "kind": kind,
             "seed": seed,
             "images": [names[i], names[j]],
             "views": [png_data_url(a), png_data_url(b)],
-            "similarity": {
-                "untrained": similarity["untrained"],
-                "trained": similarity.get("trained"),
-            },
+            "similarity": on_h,
+            "similarity_z": on_z,
         }
 
     def averages(self) -> dict:
@@ -124,17 +132,18 @@ class PairSampler:
 
         Returns:
             ``{"pairs": B, "untrained": stats, "trained": stats or None}`` where stats is
-            ``{"positive", "negative", "positive_std", "negative_std"}``.
+            ``{"positive", "negative", "positive_std", "negative_std"}`` on h and the same
+            keys ending in ``_z`` (``positive_z``...) on z.
         """
         out: dict = {"pairs": AVERAGE_PAIRS, "untrained": None, "trained": None}
-        for name, encoder in self.encoders.available().items():
-            key = f"{name}:{id(encoder)}"
+        for name, method in self.encoders.methods().items():
+            key = f"{name}:{id(method)}"
             if key not in self._averages:
-                self._averages[key] = self._measure(encoder)
+                self._averages[key] = self._measure(method)
             out[name] = self._averages[key]
         return out
 
-    def _measure(self, encoder) -> dict:
+    def _measure(self, method) -> dict:
         stats = {}
         for offset, kind in enumerate(("positive", "negative")):
             firsts, seconds = [], []
@@ -142,7 +151,8 @@ class PairSampler:
                 _, a, b = self._views(AVERAGE_SEED + 1000 * offset + k, kind)
                 firsts.append(a)
                 seconds.append(b)
-            sims = self._similarity(encoder, torch.stack(firsts), torch.stack(seconds))  # (B,)
-            stats[kind] = float(sims.mean())
-            stats[f"{kind}_std"] = float(sims.std())
+            sims_h, sims_z = self._similarity(method, torch.stack(firsts), torch.stack(seconds))
+            for suffix, sims in (("", sims_h), ("_z", sims_z)):  # (B,) each
+                stats[f"{kind}{suffix}"] = float(sims.mean())
+                stats[f"{kind}_std{suffix}"] = float(sims.std())
         return stats

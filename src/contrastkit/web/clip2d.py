@@ -28,7 +28,15 @@ one image of each label (a batch of C distinct pairs, so each row of the C x C s
 has exactly one match), the CLIP loss is averaged over the groups, and the model is updated.
 ``state`` reports the loss on a fixed grouping, so it changes only when the model does.
 
-Letters used in shapes: N images, C labels, G groups (images per label), E = 2.
+Next to the N training images, the model keeps M held-out images from the test split of
+``shapes`` (scenes the training split never holds); it never trains on them, and ``state``
+classifies them too, so zero-shot accuracy is also measured on images the model has not seen.
+``embed_prompt`` places any typed prompt in the plane: its words go through the same tokenizer
+(words outside the C prompts' vocabulary become ``<unk>``) and text tower, centred by the mean of
+the C prompts.
+
+Letters used in shapes: N images, M held-out images, C labels, G groups (images per label),
+E = 2.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from contrastkit.data.shapes import SHAPES, build_shapes
 from contrastkit.losses import clip_loss
 from contrastkit.methods.clip import CLIP
 from contrastkit.models.backbones import build_backbone
-from contrastkit.models.text import Tokenizer
+from contrastkit.models.text import Tokenizer, split_words
 
 DEFAULT_LABELS: tuple[str, ...] = ("circle", "square", "triangle")
 PROMPT = "a photo of a {}"
@@ -62,9 +70,11 @@ class Clip2D:
         lr: Adam learning rate.
         hidden: width of the two layers of the image MLP.
         init_temperature: the starting temperature (learned afterwards; see the module notes).
+        heldout_per_label: held-out test images of each label (M = C * heldout_per_label).
 
     Raises:
-        ValueError: fewer than 2 labels, an unknown or repeated label, or images_per_label < 1.
+        ValueError: fewer than 2 labels, an unknown or repeated label, images_per_label < 1 or
+            heldout_per_label < 0.
     """
 
     def __init__(
@@ -75,6 +85,7 @@ class Clip2D:
         lr: float = 0.01,
         hidden: int = 32,
         init_temperature: float = 1.0,
+        heldout_per_label: int = 6,
     ) -> None:
         labels = [str(label) for label in labels]
         if len(labels) < 2 or len(set(labels)) != len(labels):
@@ -84,6 +95,8 @@ class Clip2D:
             raise ValueError(f"labels {unknown} are not shapes; expected names from {SHAPES}")
         if images_per_label < 1:
             raise ValueError(f"images_per_label must be >= 1, got {images_per_label}")
+        if heldout_per_label < 0:
+            raise ValueError(f"heldout_per_label must be >= 0, got {heldout_per_label}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         self.labels = labels
@@ -94,6 +107,9 @@ class Clip2D:
         self.init_temperature = float(init_temperature)
         self.images, self.image_labels, self.image_colors = _pick_images(
             labels, images_per_label, self.seed
+        )
+        self.heldout_images, self.heldout_labels, self.heldout_colors = _pick_images(
+            labels, heldout_per_label, self.seed, train=False
         )
         self.tokenizer = Tokenizer.build(self.prompts)
         self.text_ids = self.tokenizer(self.prompts)  # (C, L)
@@ -149,11 +165,56 @@ class Clip2D:
 
     def _embed(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the centred, normalised image (N, 2) and prompt (C, 2) embeddings."""
-        model = self.model
-        image = model.image_projection(model.backbone(self.images))  # (N, 2)
-        text = model.text_projection(model.text(self.text_ids))  # (C, 2)
+        image, text = self._project_images(self.images), self._project_texts(self.text_ids)
         image, text = image - image.mean(dim=0), text - text.mean(dim=0)
         return F.normalize(image, dim=1), F.normalize(text, dim=1)
+
+    def _project_images(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3*16*16) pixels -> (B, 2) projected image embeddings, before centring."""
+        return self.model.image_projection(self.model.backbone(images))
+
+    def _project_texts(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) token ids -> (B, 2) projected text embeddings, before centring."""
+        return self.model.text_projection(self.model.text(ids))
+
+    @torch.no_grad()
+    def _embed_heldout(self) -> torch.Tensor:
+        """Return the held-out images (M, 2), centred by the training images' mean, normalised."""
+        if len(self.heldout_labels) == 0:
+            return torch.zeros(0, 2)
+        mean = self._project_images(self.images).mean(dim=0)  # (2,)
+        return F.normalize(self._project_images(self.heldout_images) - mean, dim=1)
+
+    @torch.no_grad()
+    def embed_prompt(self, text: str) -> dict:
+        """Place a typed prompt in the plane, as the C class prompts are placed.
+
+        Args:
+            text: any caption with at least one word of letters or digits.
+
+        Returns:
+            ``{"text", "xy": [x, y], "unknown_words": [...], "prompt_similarity" (C floats),
+            "nearest_prompt": int, "image_similarity" (N floats)}``: cosines to the class
+            prompts and to the training images.
+
+        Raises:
+            ValueError: the text has no word.
+        """
+        self.model.eval()
+        ids = self.tokenizer(text)[None]  # (1, L)
+        mean = self._project_texts(self.text_ids).mean(dim=0)  # (2,)
+        xy = F.normalize(self._project_texts(ids) - mean, dim=1)  # (1, 2)
+        image, prompts = self._embed()  # (N, 2), (C, 2)
+        to_prompts = (xy @ prompts.T)[0]  # (C,)
+        unknown = [w for w in split_words(text) if w not in self.tokenizer.vocab]
+        return {
+            "text": text,
+            "xy": xy[0].tolist(),
+            "unknown_words": unknown,
+            "prompt_similarity": to_prompts.tolist(),
+            "nearest_prompt": int(to_prompts.argmax()),
+            "image_similarity": (xy @ image.T)[0].tolist(),
+        }
 
     def _loss(self, groups: torch.Tensor) -> torch.Tensor:
         image, text = self._embed()  # (N, 2), (C, 2)
@@ -185,13 +246,22 @@ class Clip2D:
         Returns:
             ``{"epoch", "loss", "accuracy", "chance", "temperature", "labels", "prompts",
             "image_xy" (N x [x, y]), "text_xy" (C x [x, y]), "image_labels" (N ints),
-            "image_colors" (N colour names), "predictions" (N ints)}``; points lie on the unit
-            circle and ``predictions`` are the nearest prompts.
+            "image_colors" (N colour names), "predictions" (N ints), "heldout": {"count": M,
+            "accuracy" (None when M = 0), "image_xy", "image_labels", "image_colors",
+            "predictions"}}``; points lie on the unit circle, ``predictions`` are the nearest
+            prompts and ``temperature`` is the learned one, 1 / logit scale.
         """
         self.model.eval()
         image, text = self._embed()  # (N, 2), (C, 2)
         predictions = (image @ text.T).argmax(dim=1)  # (N,)
         accuracy = (predictions == self.image_labels).float().mean().item()
+        heldout = self._embed_heldout()  # (M, 2)
+        heldout_predictions = (heldout @ text.T).argmax(dim=1)  # (M,)
+        heldout_accuracy = (
+            (heldout_predictions == self.heldout_labels).float().mean().item()
+            if len(heldout)
+            else None
+        )
         return {
             "epoch": self.epoch,
             "loss": float(self._loss(self._eval_groups)),
@@ -205,23 +275,34 @@ class Clip2D:
             "image_labels": self.image_labels.tolist(),
             "image_colors": list(self.image_colors),
             "predictions": predictions.tolist(),
+            "heldout": {
+                "count": len(heldout),
+                "accuracy": heldout_accuracy,
+                "image_xy": heldout.tolist(),
+                "image_labels": self.heldout_labels.tolist(),
+                "image_colors": list(self.heldout_colors),
+                "predictions": heldout_predictions.tolist(),
+            },
         }
 
 
-def _pick_images(labels: list[str], per_label: int, seed: int) -> tuple:
-    """Take the first ``per_label`` scenes of each label: images (N, 3*16*16), labels, colours."""
+def _pick_images(labels: list[str], per_label: int, seed: int, train: bool = True) -> tuple:
+    """Take the first ``per_label`` scenes of each label: images (N, 3*16*16), labels, colours.
+
+    ``train`` picks the split of ``shapes``; its two splits never share a scene.
+    """
     need = len(labels) * per_label
-    ds = build_shapes(train=True, seed=seed, size=IMAGE_SIZE, n=8 * need + 64, holdout=())
+    ds = build_shapes(train=train, seed=seed, size=IMAGE_SIZE, n=8 * need + 64, holdout=())
     index = []
     for label in labels:
         found = (ds.labels == ds.class_names.index(label)).nonzero().flatten()[:per_label]
         if len(found) < per_label:  # pragma: no cover (8x oversampling makes this vanishingly rare)
             raise ValueError(f"could not draw {per_label} images of {label!r}; lower it")
         index += found.tolist()
-    index = torch.tensor(index)
+    index = torch.tensor(index, dtype=torch.long)
     images = ds.images[index].float().div(255.0).flatten(1)  # (N, 3 * 16 * 16)
     names = [ds.class_names[int(c)] for c in ds.labels[index]]
-    image_labels = torch.tensor([labels.index(n) for n in names])
+    image_labels = torch.tensor([labels.index(n) for n in names], dtype=torch.long)
     colors = [ds.color_names[int(c)] for c in ds.colors[index]]
     return images, image_labels, colors
 

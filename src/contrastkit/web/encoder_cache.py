@@ -58,6 +58,8 @@ RECIPE: dict = {
 RECIPE_VERSION = 3  # bump when the pictures, their layout on disk or the trainer's views change
 
 Encoder = Callable[[Tensor], Tensor]
+# A demo encoder is the whole SimCLR method: ``embed`` gives h, ``projector`` maps h to z.
+DemoMethod = torch.nn.Module
 
 
 def default_cache_dir() -> Path:
@@ -146,8 +148,8 @@ class DemoEncoders:
     def __init__(self, cache_dir: Path) -> None:
         self.work_dir = Path(cache_dir) / f"demo-encoder-{recipe_key()}"
         self.input_size = INPUT_SIZE
-        self._untrained: Encoder | None = None
-        self._trained: Encoder | None = None
+        self._untrained: DemoMethod | None = None
+        self._trained: DemoMethod | None = None
         self._status, self._message = "starting", "starting"
         self._started = time.monotonic()
         self._process: subprocess.Popen | None = None
@@ -207,9 +209,9 @@ class DemoEncoders:
         except (ValueError, OSError) as err:
             self._set("failed", f"cannot load the cached encoder ({err}); delete {self.work_dir}")
             return
-        self._untrained = build_method(config).eval().embed
+        self._untrained = build_method(config).eval()
         with self._lock:
-            self._trained = method.embed
+            self._trained = method.eval()
             self._status = "ready"
             self._message = f"ready: SimCLR, {config.steps} steps on these pictures (cached)"
 
@@ -230,17 +232,22 @@ class DemoEncoders:
 
     def available(self) -> dict[str, Encoder]:
         """Return the encoders ready to use: ``{"untrained": f, "trained": f}`` (h = f(x))."""
+        return {name: method.embed for name, method in self.methods().items()}
+
+    def methods(self) -> dict[str, DemoMethod]:
+        """Return the SimCLR methods behind ``available()``: h = m.embed(x), z = m.projector(h)."""
         if self._untrained is None:
             self._untrained = self._build_untrained()
-        encoders = {"untrained": self._untrained}
-        if self._trained is not None:
-            encoders["trained"] = self._trained
-        return encoders
+        methods = {"untrained": self._untrained}
+        with self._lock:
+            if self._trained is not None:
+                methods["trained"] = self._trained
+        return methods
 
-    def _build_untrained(self) -> Encoder:
+    def _build_untrained(self) -> DemoMethod:
         config = recipe_config(self.work_dir / "images", self.work_dir / "run")
         config.input_shape = [3, TRAIN_SIDE, TRAIN_SIDE]
-        return build_method(config).eval().embed
+        return build_method(config).eval()
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -2,8 +2,10 @@
 
 The loss is ``contrastkit.losses.info_nce`` itself, the one training uses; the arrows are the
 negative gradients that autograd gives for the anchor, its positive and every negative. InfoNCE
-compares points by cosine similarity, so only their directions matter: the page keeps the points
-on the unit circle and every gradient is tangent to it.
+compares points by cosine similarity, so only their directions matter: a point may sit anywhere
+off the origin (the loss normalises it), its gradient is perpendicular to it (tangent to the
+circle through it) and shrinks as 1/|p| with its distance from the origin; every gradient grows
+as 1/tau, because the similarities are divided by the temperature before the softmax.
 
 Letters used in shapes: K number of negatives.
 """
@@ -14,8 +16,7 @@ import torch
 from torch import Tensor
 
 from contrastkit.losses import info_nce, info_nce_bound
-
-MIN_NORM = 1e-3  # a point this close to the origin has no direction, so no cosine similarity
+from contrastkit.web.schemas import MIN_NORM
 
 
 def _as_points(name: str, values: list[tuple[float, float]]) -> Tensor:
@@ -47,8 +48,9 @@ def landscape(
     Returns:
         ``{"loss", "bound", "temperature", "similarity": {"positive", "negatives": (K,)},
         "push": {"anchor": (2,), "positive": (2,), "negatives": (K, 2)}}`` where ``push`` is the
-        negative gradient (the direction gradient descent moves each point) and ``bound`` is
-        log(K + 1), the loss of an anchor that cannot tell its positive from the negatives.
+        negative gradient (the direction gradient descent moves each point, at its true size)
+        and ``bound`` is log(K + 1), the loss of an anchor that cannot tell its positive from
+        the negatives.
 
     Raises:
         ValueError: no negatives, or a point too close to the origin.

@@ -54,7 +54,8 @@ class ClipSessions:
     def create(self, seed: int) -> tuple[str, dict]:
         """Start a new session; return its id and the model's initial state.
 
-        The state also holds ``"thumbnails"``: the N images as PNG data URLs, in order.
+        The state also holds ``"thumbnails"``: the N images as PNG data URLs, in order, and
+        ``"heldout_thumbnails"``: the M held-out images likewise.
         """
         session = _Session(self._factory(seed))
         session_id = secrets.token_urlsafe(16)
@@ -65,8 +66,10 @@ class ClipSessions:
             self._sessions[session_id] = session
         with session.lock:
             state = session.model.state()
-            images = session.model.images.reshape(len(session.model), 3, IMAGE_SIZE, IMAGE_SIZE)
+            images = session.model.images.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE)
+            heldout = session.model.heldout_images.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE)
         state["thumbnails"] = [png_data_url(image) for image in images]
+        state["heldout_thumbnails"] = [png_data_url(image) for image in heldout]
         return session_id, state
 
     def _get(self, session_id: str) -> _Session:
@@ -90,6 +93,12 @@ class ClipSessions:
         session = self._get(session_id)
         with session.lock:
             return session.model.step(steps)
+
+    def prompt(self, session_id: str, text: str) -> dict:
+        """Embed a typed prompt with the session's current text tower (``Clip2D.embed_prompt``)."""
+        session = self._get(session_id)
+        with session.lock:
+            return session.model.embed_prompt(text)
 
     def reset(self, session_id: str) -> dict:
         """Scatter the session's points at random again and forget training; return the state."""

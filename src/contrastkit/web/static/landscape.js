@@ -1,10 +1,15 @@
 // Panel 2: the InfoNCE loss landscape; loss and arrows come from POST /api/landscape.
-import { $, CENTER, SIZE, addArrowMarkers, api, drawGuides, fmt, showError, svgEl, toPx, unit }
-  from "./common.js";
+import {
+  $, CENTER, RADIUS, SIZE, addArrowMarkers, api, drawGuides, fmt, showError, svgEl, toPx, unit,
+} from "./common.js";
 
 const COLORS = { anchor: "#2563eb", positive: "#16a34a", negative: "#dc2626" };
 const MAX_NEGATIVES = 32;
-const ARROW_PX = 80; // length of the longest arrow
+const ARROW_PX = 80; // length of the longest arrow, when arrows are scaled to it
+export const PX_PER_GRADIENT = 60; // arrow pixels per unit of gradient, at true size
+const MAX_ARROW_PX = 190; // longer true-size arrows are cut here and drawn dashed
+const MIN_NORM = 0.15; // points are kept this far from the origin (it has no direction)
+const MAX_COORD = 1.35; // and inside the drawn square
 
 const land = {
   anchor: unit(0.35),
@@ -33,6 +38,39 @@ function pushOf(point) {
   return point.role === "negative" ? push.negatives[point.index] : push[point.role];
 }
 
+function arrowScale(pushes) {
+  // pixels per unit of gradient: fixed (true size), or so that the longest arrow is ARROW_PX
+  if ($("true-length").checked) return PX_PER_GRADIENT;
+  const longest = Math.max(1e-12, ...pushes.map((g) => (g ? Math.hypot(g[0], g[1]) : 0)));
+  return ARROW_PX / longest;
+}
+
+function drawArrow(svg, point, g, scale) {
+  const [px, py] = toPx(point.xy);
+  let [dx, dy] = [g[0] * scale, -g[1] * scale];
+  const length = Math.hypot(dx, dy);
+  if (length <= 2) return;
+  const cut = length > MAX_ARROW_PX;
+  if (cut) [dx, dy] = [(dx * MAX_ARROW_PX) / length, (dy * MAX_ARROW_PX) / length];
+  svgEl("line", {
+    class: cut ? "arrow cut" : "arrow", x1: px, y1: py, x2: px + dx, y2: py + dy,
+    stroke: COLORS[point.role], "marker-end": `url(#head-${point.role})`,
+    "data-role": point.role, "data-index": point.index, "data-gradient": Math.hypot(...g),
+  }, svg);
+}
+
+function drawDirection(svg, point) {
+  // a point off the circle: a ring where the loss sees it (its direction on the unit circle)
+  const norm = Math.hypot(point.xy[0], point.xy[1]);
+  if (Math.abs(norm - 1) < 0.02) return;
+  const [px, py] = toPx(point.xy);
+  const [rx, ry] = toPx([point.xy[0] / norm, point.xy[1] / norm]);
+  svgEl("line", { class: "direction", x1: px, y1: py, x2: rx, y2: ry }, svg);
+  svgEl("circle", {
+    class: "direction-ring", cx: rx, cy: ry, r: 6, stroke: COLORS[point.role],
+  }, svg);
+}
+
 function drawLandscape() {
   const svg = $("landscape-svg");
   svg.replaceChildren();
@@ -40,20 +78,10 @@ function drawLandscape() {
   drawGuides(svg);
   const points = landPoints();
   const pushes = points.map(pushOf);
-  const longest = Math.max(1e-12, ...pushes.map((g) => (g ? Math.hypot(g[0], g[1]) : 0)));
+  const scale = arrowScale(pushes);
+  points.forEach((point) => drawDirection(svg, point));
   points.forEach((point, i) => {
-    const [px, py] = toPx(point.xy);
-    const g = pushes[i];
-    if (g) {
-      const scale = ARROW_PX / longest;
-      const [dx, dy] = [g[0] * scale, -g[1] * scale];
-      if (Math.hypot(dx, dy) > 2) {
-        svgEl("line", {
-          class: "arrow", x1: px, y1: py, x2: px + dx, y2: py + dy,
-          stroke: COLORS[point.role], "marker-end": `url(#head-${point.role})`,
-        }, svg);
-      }
-    }
+    if (pushes[i]) drawArrow(svg, point, pushes[i], scale);
   });
   points.forEach((point) => {
     const [px, py] = toPx(point.xy);
@@ -69,20 +97,45 @@ function drawLandscape() {
       });
     }
     const label = { anchor: "anchor", positive: "positive", negative: `n${point.index + 1}` };
-    const [lx, ly] = toPx([point.xy[0] * 1.2, point.xy[1] * 1.2]);
+    const norm = Math.hypot(point.xy[0], point.xy[1]);
+    const out = (norm + 0.2) / norm;
+    const [lx, ly] = toPx([point.xy[0] * out, point.xy[1] * out]);
     const text = svgEl("text", {
       class: "point-label", x: lx, y: ly + 4, "text-anchor": "middle",
     }, svg);
     text.textContent = label[point.role];
   });
+  renderScaleNote(pushes);
+}
+
+function renderScaleNote(pushes) {
+  const sizes = pushes.filter((g) => g).map((g) => Math.hypot(g[0], g[1]));
+  if (!sizes.length) return;
+  const longest = Math.max(...sizes);
+  const how = $("true-length").checked
+    ? `${PX_PER_GRADIENT} px per unit (dashed: cut at ${MAX_ARROW_PX} px)`
+    : `the longest drawn at ${ARROW_PX} px`;
+  $("arrow-scale").textContent =
+    `largest gradient |\u2207| = ${fmt(longest, 2)} (1/\u03c4 = ${fmt(1 / land.temperature, 2)}); ` +
+    `arrows: ${how}`;
+}
+
+export function fmtLoss(loss) {
+  // a loss that rounds to 0.0000 is not zero: show its size instead of a misleading 0
+  return loss > 0 && loss < 5e-4 ? Number(loss).toExponential(2) : fmt(loss, 4);
 }
 
 function renderLandscape() {
   const result = land.result;
+  const k = land.negatives.length;
+  $("negatives-count").textContent = k;
+  $("btn-remove-negative").disabled = k <= 1;
+  $("btn-remove-negative").title = k <= 1 ? "InfoNCE needs at least one negative" : "";
+  $("negatives-note").hidden = k > 1;
   if (result) {
-    $("loss-value").textContent = fmt(result.loss, 4);
+    $("loss-value").textContent = fmtLoss(result.loss);
     $("loss-bound").textContent =
-      `log(K+1) = ${fmt(result.bound, 3)} for K = ${land.negatives.length} negatives: ` +
+      `log(K+1) = ${fmt(result.bound, 3)} for K = ${k} negative${k === 1 ? "" : "s"}: ` +
       "the loss of an anchor that cannot tell its positive from the negatives.";
   }
   drawLandscape();
@@ -117,12 +170,21 @@ async function updateLandscape() {
   }
 }
 
-function angleOf(event) {
-  const svg = $("landscape-svg");
-  const box = svg.getBoundingClientRect();
+function planeXY(event) {
+  // the pointer in data coordinates (the SVG may be drawn smaller than 420 px)
+  const box = $("landscape-svg").getBoundingClientRect();
   const x = ((event.clientX - box.left) * SIZE) / box.width - CENTER;
   const y = CENTER - ((event.clientY - box.top) * SIZE) / box.height;
-  return Math.atan2(y, x);
+  return [x / RADIUS, y / RADIUS];
+}
+
+function placeAt(xy) {
+  // where a dropped point goes: onto the circle, or where dropped (off the origin, in view)
+  const norm = Math.hypot(xy[0], xy[1]);
+  const angle = Math.atan2(xy[1], xy[0]);
+  if ($("snap-circle").checked) return unit(angle);
+  if (norm < MIN_NORM) return [MIN_NORM * Math.cos(angle), MIN_NORM * Math.sin(angle)];
+  return xy.map((v) => Math.max(-MAX_COORD, Math.min(MAX_COORD, v)));
 }
 
 function setPoint(point, xy) {
@@ -135,7 +197,7 @@ function startDrag(event, point) {
   if (event.button !== 0) return;
   land.dragging = point;
   const move = (e) => {
-    setPoint(point, unit(angleOf(e)));
+    setPoint(point, placeAt(planeXY(e)));
     drawLandscape();
     updateLandscape();
   };
@@ -148,18 +210,19 @@ function startDrag(event, point) {
   window.addEventListener("pointerup", up);
 }
 
-function addNegative(angle) {
+function addNegative(xy) {
   if (land.negatives.length >= MAX_NEGATIVES) {
     showError("landscape-error", `at most ${MAX_NEGATIVES} negatives on the page`);
     return;
   }
-  land.negatives.push(unit(angle ?? Math.random() * 2 * Math.PI));
+  land.negatives.push(xy ?? unit(Math.random() * 2 * Math.PI));
   updateLandscape();
 }
 
 function removeNegative(index) {
   if (land.negatives.length <= 1) {
-    showError("landscape-error", "InfoNCE needs at least one negative");
+    // with K = 0 the loss is log(1) = 0 for any points: nothing to learn, so it is not offered
+    $("negatives-note").hidden = false;
     return;
   }
   land.negatives.splice(index ?? land.negatives.length - 1, 1);
@@ -181,11 +244,20 @@ export function initLandscape() {
     land.negatives = land.negatives.map(() => unit(Math.random() * 2 * Math.PI));
     updateLandscape();
   });
+  $("true-length").addEventListener("change", drawLandscape);
+  $("snap-circle").addEventListener("change", () => {
+    if (!$("snap-circle").checked) return;
+    const snap = (xy) => unit(Math.atan2(xy[1], xy[0]));
+    land.anchor = snap(land.anchor);
+    land.positive = snap(land.positive);
+    land.negatives = land.negatives.map(snap);
+    updateLandscape();
+  });
   $("landscape-svg").addEventListener("dblclick", (event) => {
     if (event.target.classList.contains("point")) return;
-    addNegative(angleOf(event));
+    addNegative(placeAt(planeXY(event)));
   });
   land.temperature = Number(slider.value);
-  drawLandscape();
+  renderLandscape();
   updateLandscape();
 }

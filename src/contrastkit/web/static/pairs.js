@@ -1,7 +1,9 @@
-// Panel 1: augmentation pairs seen by the untrained and the trained encoder.
+// Panel 1: augmentation pairs seen by the untrained and the trained encoder, on h and on z.
 import { $, api, fmt, showError } from "./common.js";
 
-const pairs = { current: null, encoder: "untrained", trained: "unknown", averages: null };
+const pairs = {
+  current: null, encoder: "untrained", trained: "unknown", averages: null, averagesAsked: 0,
+};
 
 function renderPair() {
   const pair = pairs.current;
@@ -14,10 +16,19 @@ function renderPair() {
       : "Negative pair: views of two different pictures";
   $("caption-a").textContent = `view of ${pair.images[0]}`;
   $("caption-b").textContent = `view of ${pair.images[1]}`;
-  const value = pair.similarity[pairs.encoder];
-  $("pair-similarity").textContent =
-    value === null || value === undefined ? "training\u2026" : fmt(value);
-  $("pair-similarity").dataset.kind = pair.kind;
+  for (const [id, values] of [["pair-similarity", pair.similarity],
+    ["pair-similarity-z", pair.similarity_z]]) {
+    const value = values[pairs.encoder];
+    $(id).textContent = value === null || value === undefined ? trainedWord() : fmt(value);
+    $(id).dataset.kind = pair.kind;
+  }
+}
+
+function trainedWord() {
+  // what to show where the trained encoder has no number (yet)
+  if (pairs.trained === "ready") return "measuring\u2026";
+  if (pairs.trained === "failed" || pairs.trained === "unavailable") return "unavailable";
+  return "training\u2026";
 }
 
 async function newPair(kind, seed) {
@@ -31,28 +42,41 @@ async function newPair(kind, seed) {
   }
 }
 
+function fillRow(id, stats, suffix) {
+  const cells = $(id).querySelectorAll("td");
+  if (!stats) {
+    cells[1].textContent = trainedWord();
+    cells[2].textContent = cells[3].textContent = "";
+    return;
+  }
+  const [pos, neg] = [stats[`positive${suffix}`], stats[`negative${suffix}`]];
+  cells[1].textContent = fmt(pos);
+  cells[2].textContent = fmt(neg);
+  cells[3].textContent = fmt(pos - neg);
+}
+
 function renderAverages() {
   const data = pairs.averages;
-  if (!data) return;
-  $("averages-caption").textContent =
-    `Mean cosine similarity of h over ${data.pairs} sampled positive and ${data.pairs} negative pairs`;
+  if (data) {
+    $("averages-caption").textContent = `Mean cosine similarity over ${data.pairs} sampled ` +
+      `positive and ${data.pairs} negative pairs, on h and on z`;
+  }
   for (const name of ["untrained", "trained"]) {
-    const row = $(`avg-${name}`);
-    const stats = data[name];
-    const cells = row.querySelectorAll("td");
-    if (!stats) {
-      cells[1].textContent = pairs.trained === "failed" ? "unavailable" : "training\u2026";
-      continue;
-    }
-    cells[1].textContent = fmt(stats.positive);
-    cells[2].textContent = fmt(stats.negative);
-    cells[3].textContent = fmt(stats.positive - stats.negative);
+    const stats = data ? data[name] : null;
+    fillRow(`avg-${name}`, stats, "");
+    fillRow(`avg-${name}-z`, stats, "_z");
   }
 }
 
 async function refreshAverages() {
+  // answers can arrive out of order (the first one computes the untrained averages, slowly):
+  // only the latest request may change the table, or an old answer without the trained
+  // encoder would bring "training..." back after it is ready
+  const asked = ++pairs.averagesAsked;
   try {
-    pairs.averages = await api("GET", "/api/pairs/averages");
+    const data = await api("GET", "/api/pairs/averages");
+    if (asked !== pairs.averagesAsked) return;
+    pairs.averages = data;
     renderAverages();
   } catch (err) {
     showError("pairs-error", err);
@@ -71,16 +95,25 @@ async function pollEncoder() {
   const line = $("encoder-status");
   line.className = `status ${status.status}`;
   line.textContent = `trained encoder: ${status.message}`;
-  const wasReady = pairs.trained === "ready";
   pairs.trained = status.status;
   if (status.status === "training" || status.status === "starting") {
-    setTimeout(pollEncoder, 1500);
-  } else if (status.status === "ready" && !wasReady) {
-    await refreshAverages();
-    if (pairs.current) await newPair(pairs.current.kind, pairs.current.seed);
-  } else {
     renderAverages();
+    setTimeout(pollEncoder, 1500);
+    return;
   }
+  if (status.status === "ready") {
+    if (!pairs.averages || !pairs.averages.trained) {
+      renderAverages(); // "measuring..." while the averages are computed
+      await refreshAverages();
+      if (!pairs.averages || !pairs.averages.trained) setTimeout(pollEncoder, 1500);
+    }
+    if (pairs.current && pairs.current.similarity.trained === null) {
+      await newPair(pairs.current.kind, pairs.current.seed);
+    }
+    return;
+  }
+  renderAverages();
+  renderPair();
 }
 
 export function initPairs() {
