@@ -71,3 +71,17 @@ def test_byol_defaults_and_recipe():
     assert method.base_momentum == 0.996
     linears = [m for m in method.predictor.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(256, 4096), (4096, 256)]
+
+
+def test_byol_without_predictor_matches_the_projections_directly():
+    # the ablation of ``contrastkit experiment collapse``: q is the identity, nothing to train
+    method = BYOL(tiny_cnn(), hidden_dim=16, out_dim=8, predictor=False).eval()
+    assert isinstance(method.predictor, torch.nn.Identity) and not method.use_predictor
+    assert not list(method.predictor.parameters())
+    x1, x2 = random_views()
+    loss = method.training_step([x1, x2])["loss"].detach()
+    with torch.no_grad():
+        z = [method.projector(method.backbone(x)) for x in (x1, x2)]
+        t = [method.target_projector(method.target_backbone(x)) for x in (x1, x2)]
+        expected = sum((2 - 2 * F.cosine_similarity(z[i], t[1 - i], dim=1)).mean() for i in (0, 1))
+    torch.testing.assert_close(loss, expected)

@@ -34,6 +34,9 @@ class BYOL(Method):
         out_dim: width of the projection.
         momentum: the target's EMA momentum at step 0.
         final_momentum: the momentum at the last step (the cosine schedule's end).
+        predictor: use the predictor q (the paper). False makes q the identity, so the online
+            projection must match the target's directly: the ablation of Sec. 5, which
+            collapses (``contrastkit experiment collapse``).
 
     Raises:
         ValueError: a non-positive width or a momentum outside [0, 1].
@@ -49,6 +52,7 @@ class BYOL(Method):
         out_dim: int = 256,
         momentum: float = 0.996,
         final_momentum: float = 1.0,
+        predictor: bool = True,
     ) -> None:
         super().__init__(backbone)
         probability(momentum=momentum, final_momentum=final_momentum)
@@ -56,7 +60,8 @@ class BYOL(Method):
         self.base_momentum, self.final_momentum = float(momentum), float(final_momentum)
         self.ema = EMASchedule(self.base_momentum, self.final_momentum)
         self.projector = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
-        self.predictor = mlp_head(out_dim, hidden_dim, out_dim)
+        self.use_predictor = bool(predictor)
+        self.predictor = mlp_head(out_dim, hidden_dim, out_dim) if predictor else nn.Identity()
         self.target_backbone = frozen_copy(backbone)
         self.target_projector = frozen_copy(self.projector)
         # optimizer steps taken; saved with the checkpoint so a resumed run logs the same values
