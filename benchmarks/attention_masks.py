@@ -6,8 +6,8 @@ with the true object mask (Jaccard 45.9 for DINO ViT-S/16 against 27.3 for a sup
 PASCAL VOC 2012). This script does the same on held-out ``shapes`` scenes, whose generator knows
 every object's pixels, for the same small ViT:
 
-- trained with DINO by ``configs/dino-vit-shapes.toml`` (the teacher, as DINO's
-  visualize_attention.py uses it; the student is reported too),
+- trained with DINO by the built-in recipe ``dino-vit-shapes`` (``--config`` for another TOML
+  recipe; the teacher, as DINO's visualize_attention.py uses it; the student is reported too),
 - at its random initialisation (the same seeded weights the DINO run started from),
 - trained with labels: cross-entropy on the shape class through a linear layer on the [CLS]
   feature, same optimizer, learning-rate schedule, batch size and number of steps, on DINO's two
@@ -56,12 +56,14 @@ from contrastkit.evaluation.attention import (
 from contrastkit.training.batches import step_batches
 from contrastkit.training.config import TrainConfig
 from contrastkit.training.files import load_toml
+from contrastkit.training.presets import load_recipe
 from contrastkit.training.runs import SUMMARY_FILE, build_method, load_run
 from contrastkit.training.state import RunLength, TrainingState
 from contrastkit.training.trainer import resolve_device, train, view_fn_of
 
 ROOT = Path(__file__).resolve().parents[1]
 KEEP_MASS = 0.6
+RECIPE = "dino-vit-shapes"  # the built-in recipe (contrastkit/training/recipes/)
 
 
 class Supervised(nn.Module):
@@ -165,14 +167,17 @@ def shape_knn(backbone: nn.Module, train_ds, test_images: Tensor, test_labels: T
     return ev.knn_accuracy(train_f, train_y, test_f, test_labels)
 
 
-def load_config(path: Path, steps: int | None, seed: int) -> TrainConfig:
-    """Read the recipe, with the run length and seed of this benchmark."""
-    values = load_toml(path)
+def load_config(path: Path | None, steps: int | None, seed: int) -> TrainConfig:
+    """Read the recipe (a TOML file; None: the built-in one) with this benchmark's length and seed.
+
+    The built-in recipe's name is recorded in the config, so the trainer does not apply it twice.
+    """
+    values = load_toml(path) if path is not None else load_recipe(RECIPE) | {"recipe": RECIPE}
     if steps is not None:
         values.pop("epochs", None)
         values["steps"] = steps
     values["seed"] = seed
-    return TrainConfig.from_dict(values, source=str(path))
+    return TrainConfig.from_dict(values, source=str(path or f"recipe {RECIPE}"))
 
 
 @torch.no_grad()
@@ -310,7 +315,12 @@ def save_figure(path: Path, pictures: dict, scenes: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "dino-vit-shapes.toml")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"TOML recipe of the DINO run (default: the built-in {RECIPE})",
+    )
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's length")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
     parser.add_argument("--dino-run", type=Path, default=None, help="reuse a trained DINO run")

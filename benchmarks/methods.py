@@ -1,16 +1,26 @@
-"""Compare every method on the same data, backbone and CPU budget; print one Markdown table.
+"""Run every method's default recipe on digits and shapes over seeds; print the proving table.
 
-    python benchmarks/methods.py            # shapes and digits, every method (547 s, 2 idle cores)
-    python benchmarks/methods.py --quick    # a smoke run: few steps, two methods per dataset
+    python benchmarks/methods.py        # every method, digits and shapes, seeds 0 1 2
+    python benchmarks/methods.py --quick --out /tmp/bench   # smoke run: simclr and supervised,
+                                                            # seed 0, 20 steps
+    python benchmarks/methods.py --data shapes --methods byol dino --seeds 0 --out runs/bench
 
-Each method trains with its small-data recipe (``configs/<method>-<data>.toml``: head sizes,
-queues, temperatures, view options, learning rate) but with the same backbone, number of steps
-and batch size, in its own process (``contrastkit.training.trainer.train``), so that its peak memory
-(``VmHWM`` of that process) and its time are its own. The trained encoder's h is then
-evaluated on the held-out split: weighted kNN (k=20) and linear-probe accuracy, separation gap
-(same-label minus different-label mean cosine) and effective rank, next to the same numbers for
-the raw pixels and for the randomly initialised backbone (identical for every method: the
-trainer seeds the initialisation).
+Every run is exactly what a user types, ``contrastkit train --method M --data D --seed S``
+(the built-in recipe of (M, D), nothing else; ``--steps`` only when this script is given
+``--steps`` or ``--quick``), each in its own process, so that its whole-process wall time
+(interpreter start, data, training, evaluation, plots) and its peak resident memory (``VmHWM``
+of that process) are its own. CLIP runs on ``shapes`` only (``digits`` has no captions).
+
+From each run's ``summary.json`` the table takes kNN (k=20) and linear-probe accuracy of the
+trained h on the held-out split, next to the same numbers for the raw pixels and for the
+run's own random initialisation, and ``supervised`` (the same backbone trained with labels) as
+the yardstick; from ``metrics.jsonl`` the online kNN curve of every run. It prints mean ± std
+over seeds, the gain over random init, the fraction of supervised's gain and a verdict on each
+of issue #14's criteria (``methods_table.py``), and writes ``--out DIR/results.json`` (every
+record and row) and ``DIR/knn_curves.png`` (kNN vs step of every method, mean over seeds).
+
+A run whose folder already holds its ``bench.json`` is not trained again, so an interrupted
+benchmark continues where it stopped with the same command.
 """
 
 from __future__ import annotations
@@ -19,49 +29,39 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("simclr", "moco", "mocov3", "byol", "simsiam", "dino", "barlow_twins", "vicreg")
-DATA = ("shapes", "digits")
-# settings every method shares, per dataset (the backbone and the budget)
-SHARED = {
-    "shapes": {"steps": 600, "batch_size": 64, "backbone": "cnn", "width": 16},
-    "digits": {"steps": 200, "batch_size": 128, "backbone": "cnn", "width": 16},
-}
-QUICK = {"steps": 20, "methods": ("simclr", "byol")}
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # methods_table, next to this file
+
+import methods_table as table  # noqa: E402
+
+DATA = ("digits", "shapes")
+QUICK_METHODS = ("simclr", "supervised")
+QUICK_STEPS = 20
+RECORD_FILE = "bench.json"  # in each run folder: the benchmark's record of that run
+PEAK_PREFIX = "benchmark-peak-mib: "
 
 
-def run_config(method: str, data: str, steps: int, batch_size: int, out: Path) -> dict:
-    """Return the TrainConfig fields of one benchmark run: the recipe plus the shared budget."""
-    from contrastkit.training.files import load_toml
+def all_methods() -> tuple[str, ...]:
+    """Return the names of ``contrastkit.methods.METHODS`` (``supervised`` included)."""
+    from contrastkit.methods import METHODS
 
-    recipe = ROOT / "configs" / f"{method}-{data}.toml"
-    values = load_toml(recipe) if recipe.exists() else {}  # SimCLR on digits: the defaults
-    shared = SHARED[data]
-    values |= {
-        "method": method,
-        "data": data,
-        "backbone": shared["backbone"],
-        "backbone_options": {"width": shared["width"]},
-        "steps": steps,
-        "epochs": None,
-        "batch_size": batch_size,
-        "seed": 0,
-        "eval": False,
-        "progress": False,
-        "out": str(out),
-    }
-    return values  # the recipe's warmup, as `contrastkit train --config ... --steps N` keeps it
+    return tuple(METHODS)
+
+
+def supported(method: str, data: str) -> bool:
+    """Return whether ``method`` can train on ``data`` at all (CLIP needs captions)."""
+    from contrastkit.training.presets import UNSUPPORTED
+
+    return (method, data) not in UNSUPPORTED
 
 
 def peak_rss_mib() -> float:
     """Return this process's peak resident memory in MiB (Linux: VmHWM of /proc/self/status).
 
-    Not ``ru_maxrss``: Linux carries a forked child's high-water mark, which counts the
-    parent's pages, across ``exec``.
+    Not ``ru_maxrss`` of the child: Linux carries a forked child's high-water mark, which
+    counts the parent's pages, across ``exec``.
     """
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -69,120 +69,144 @@ def peak_rss_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
-def worker(config_json: str) -> None:
-    """Train one run (in its own process) from TrainConfig fields given as JSON."""
-    from contrastkit.training.trainer import TrainConfig, train
+def worker(argv: list[str]) -> int:
+    """Run ``contrastkit`` with ``argv`` in this process, then print its peak memory."""
+    from contrastkit.cli import main
 
-    train(TrainConfig.from_dict(json.loads(config_json)), overwrite=True)
-    print(json.dumps({"peak_mib": peak_rss_mib()}))
+    code = main(argv)
+    print(f"{PEAK_PREFIX}{peak_rss_mib():.1f}", flush=True)
+    return code
 
 
-def train_in_subprocess(values: dict) -> tuple[float, float]:
-    """Train in a child process; return (training seconds, its peak resident memory in MiB)."""
-    cmd = [sys.executable, __file__, "--worker", json.dumps(values)]
+def train_argv(method: str, data: str, seed: int, out: Path, steps: int | None) -> list[str]:
+    """Return the ``contrastkit`` arguments of one run: the user's command, plus its folder."""
+    argv = ["train", "--method", method, "--data", data, "--seed", str(seed)]
+    argv += ["--out", str(out), "--quiet"]
+    return argv + (["--steps", str(steps)] if steps is not None else [])
+
+
+def run_one(method: str, data: str, seed: int, folder: Path, steps: int | None) -> dict:
+    """Train one run in a child process (or reuse its record); return the record."""
+    out = folder / f"{method}-{data}-seed{seed}"
+    if (out / RECORD_FILE).exists():
+        print(f"# reusing {out}", file=sys.stderr, flush=True)
+        return json.loads((out / RECORD_FILE).read_text())
+    cmd = [sys.executable, __file__, "--worker", *train_argv(method, data, seed, out, steps)]
+    start = time.perf_counter()
     child = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
     if child.returncode != 0:
         raise RuntimeError(
-            f"{values['method']} on {values['data']} failed:\n{child.stderr[-2000:]}"
+            f"{' '.join(cmd[3:])} exited {child.returncode}:\n{child.stderr[-2000:]}"
         )
-    summary = json.loads((Path(values["out"]) / "summary.json").read_text())
-    peak_mib = json.loads(child.stdout.strip().splitlines()[-1])["peak_mib"]
-    return float(summary["train_seconds"]), peak_mib
+    peaks = [ln for ln in child.stdout.splitlines() if ln.startswith(PEAK_PREFIX)]
+    summary = json.loads((out / "summary.json").read_text())
+    lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if ln]
+    record = table.run_record(
+        summary, lines, seed=seed, wall_s=wall, peak_mib=float(peaks[-1][len(PEAK_PREFIX) :])
+    )
+    (out / RECORD_FILE).write_text(json.dumps(record, indent=1))
+    brief = {k: record[k] for k in ("knn", "probe", "init_knn", "wall_s", "peak_mib")}
+    print(f"# {method} {data} seed {seed}: {json.dumps(brief)}", file=sys.stderr, flush=True)
+    return record
 
 
-def evaluate(encoder, train_ds, test_ds) -> dict[str, float]:
-    """Return kNN, linear probe, separation gap and effective rank of h on the held-out split."""
-    from contrastkit.evaluation import metrics as ev
-
-    if encoder is None:
-        train_f, train_y = ev.raw_features(train_ds)
-        test_f, test_y = ev.raw_features(test_ds)
-    else:
-        train_f, train_y = ev.embed_dataset(encoder, train_ds, 512, "cpu")
-        test_f, test_y = ev.embed_dataset(encoder, test_ds, 512, "cpu")
-    return {
-        "knn": ev.knn_accuracy(train_f, train_y, test_f, test_y),
-        "probe": ev.linear_probe_accuracy(train_f, train_y, test_f, test_y),
-        "gap": ev.separation_gap(test_f, test_y),
-        "rank": ev.effective_rank(test_f),
-    }
+def mean_curve(records: list[dict]) -> tuple[list[int], list[float]]:
+    """Return the steps and the mean kNN over the runs that evaluated at every one of them."""
+    by_step: dict[int, list[float]] = {}
+    for r in records:
+        for step, knn in r["curve"]:
+            by_step.setdefault(int(step), []).append(knn)
+    steps = sorted(s for s, v in by_step.items() if len(v) == len(records))
+    return steps, [sum(by_step[s]) / len(by_step[s]) for s in steps]
 
 
-def benchmark(data: str, methods, steps: int, batch_size: int, folder: Path) -> list[dict]:
-    """Train and evaluate every method on ``data``; return one row per method plus baselines."""
-    from contrastkit.data import build_dataset
-    from contrastkit.training.runs import load_run
-    from contrastkit.training.trainer import TrainConfig, prepare
+def save_curves(path: Path, records: list[dict]) -> None:
+    """Draw kNN vs step of every method, one panel per dataset (matplotlib Figure API)."""
+    from matplotlib.figure import Figure
 
-    train_ds = build_dataset(data, train=True, seed=0)
-    test_ds = build_dataset(data, train=False, seed=0)
-    rows = [{"data": data, "method": "raw pixels", **evaluate(None, train_ds, test_ds)}]
-    values = run_config("simclr", data, steps, batch_size, folder / "init")
-    _, _, init, _ = prepare(TrainConfig.from_dict(values))  # the weights every run starts from
-    init.eval()
-    rows.append({"data": data, "method": "random init", **evaluate(init, train_ds, test_ds)})
-    for method in methods:
-        values = run_config(method, data, steps, batch_size, folder / f"{method}-{data}")
-        seconds, peak = train_in_subprocess(values)
-        trained, _ = load_run(values["out"])
-        row = {"data": data, "method": method, **evaluate(trained, train_ds, test_ds)}
-        rows.append(row | {"seconds": seconds, "peak_mib": peak})
-        print(f"# {data} {method}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
-    return rows
-
-
-def markdown(rows: list[dict]) -> str:
-    """Format the rows as one Markdown table."""
-    lines = [
-        "| data | method | kNN acc | linear probe | separation gap | effective rank | "
-        "train s | peak MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        seconds = f"{r['seconds']:.0f}" if "seconds" in r else "–"
-        peak = f"{r['peak_mib']:.0f}" if "peak_mib" in r else "–"
-        lines.append(
-            f"| {r['data']} | {r['method']} | {r['knn']:.3f} | {r['probe']:.3f} | "
-            f"{r['gap']:.3f} | {r['rank']:.1f} | {seconds} | {peak} |"
-        )
-    return "\n".join(lines)
+    datasets = list(dict.fromkeys(r["data"] for r in records))
+    fig = Figure(figsize=(6 * len(datasets), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    for ax, data in zip(axes, datasets, strict=True):
+        mine = [r for r in records if r["data"] == data]
+        for method in dict.fromkeys(r["method"] for r in mine):
+            steps, knn = mean_curve([r for r in mine if r["method"] == method])
+            style = {"color": "black", "linestyle": "--"} if method == table.SUPERVISED else {}
+            ax.plot(steps, knn, marker=".", label=method, **style)
+        raw = sum(r["raw_knn"] for r in mine) / len(mine)
+        ax.axhline(raw, color="grey", linestyle=":", label="raw pixels")
+        seeds = sorted({r["seed"] for r in mine})
+        ax.set(title=f"{data}: online kNN (mean of seeds {seeds})", xlabel="step")
+        ax.set(ylabel="kNN accuracy (held-out)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, ncol=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="20 steps, simclr and byol only")
-    parser.add_argument("--data", default=",".join(DATA), help="comma-separated datasets")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
-    parser.add_argument("--steps", type=int, help="steps per run (default: per dataset)")
-    parser.add_argument("--batch-size", type=int, help="batch size (default: per dataset)")
-    parser.add_argument("--keep", metavar="DIR", help="keep the run folders in DIR")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args.worker)
-        return
-    methods = QUICK["methods"] if args.quick else tuple(args.methods.split(","))
-    unknown = sorted(set(methods) - set(METHODS))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/methods-bench"),
+        help="folder of the runs and results (default: runs/methods-bench)",
+    )
+    parser.add_argument("--data", nargs="+", default=list(DATA), choices=DATA)
+    parser.add_argument("--methods", nargs="+", help="default: every method (--quick: 2)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 1 2 (--quick: 0)")
+    parser.add_argument(
+        "--steps", type=int, help="override every recipe's length (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {' and '.join(QUICK_METHODS)}, seed 0, {QUICK_STEPS} steps",
+    )
+    parser.add_argument("--figure", type=Path, help="default: OUT/knn_curves.png")
+    args = parser.parse_args(argv)
+    known = all_methods()
+    args.methods = args.methods or list(QUICK_METHODS if args.quick else known)
+    unknown = sorted(set(args.methods) - set(known))
     if unknown:
-        parser.error(f"unknown method(s) {unknown}; expected some of {', '.join(METHODS)}")
+        parser.error(f"--methods: unknown {unknown}; expected some of {', '.join(known)}")
+    args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    if args.quick and args.steps is None:
+        args.steps = QUICK_STEPS
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps {args.steps}: expected a positive number of steps")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        return worker(argv[1:])
+    args = parse_args(argv)
     start = time.perf_counter()
-    rows: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(args.keep) if args.keep else Path(tmp)
-        for data in args.data.split(","):
-            if data not in SHARED:
-                parser.error(f"unknown dataset {data!r}; expected some of {', '.join(DATA)}")
-            steps = QUICK["steps"] if args.quick else args.steps or SHARED[data]["steps"]
-            batch = args.batch_size or SHARED[data]["batch_size"]
-            rows += benchmark(data, methods, steps, batch, folder)
-            print(
-                f"# {data}: {steps} steps of batch {batch}, backbone "
-                f"{SHARED[data]['backbone']} (width {SHARED[data]['width']})",
-                file=sys.stderr,
-            )
-    print(markdown(rows))
-    print(f"\n({time.perf_counter() - start:.0f} s in all)")
+    records = [
+        run_one(method, data, seed, args.out / "runs", args.steps)
+        for data in args.data
+        for method in args.methods
+        if supported(method, data)
+        for seed in args.seeds
+    ]
+    rows = table.aggregate(records)
+    checks = table.criteria(rows)
+    figure = args.figure or args.out / "knn_curves.png"
+    save_curves(figure, records)
+    results = {"records": records, "rows": rows, "criteria": checks, "steps": args.steps}
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    length = f"--steps {args.steps}" if args.steps else "each recipe's length"
+    print(f"{len(records)} runs ({length}), {time.perf_counter() - start:.0f} s in all\n")
+    if args.steps is not None:
+        print("(--steps overrides every recipe: a smoke run; the verdicts judge these runs, not")
+        print(" the recipes, whose budgets and quality need the default length)\n")
+    print(table.markdown(rows, checks))
+    print(f"\nresults: {args.out / 'results.json'}; figure: {figure}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
