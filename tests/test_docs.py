@@ -37,6 +37,8 @@ EXPECTED_PAGES = (
     "attention.md",
     "demo.md",
     "benchmarks.md",
+    "experiments.md",
+    "python-api.md",
     "architecture.md",
 )
 MAX_NOT_RUN = 3

@@ -14,7 +14,12 @@ import pytest
 import contrastkit
 
 SRC = Path(contrastkit.__file__).parent
-APPLICATION = ("contrastkit.training", "contrastkit.cli", "contrastkit.web")
+APPLICATION = (
+    "contrastkit.training",
+    "contrastkit.cli",
+    "contrastkit.web",
+    "contrastkit.experiments",
+)
 LIBRARY_PACKAGES = ("losses", "models", "methods", "data", "transforms", "evaluation")
 LIBRARY_MODULES = ("distributed.py", "checkpoint.py")
 
@@ -58,6 +63,22 @@ def library_modules() -> list[str]:
 def test_library_module_imports_nothing_from_the_application(name):
     forbidden = sorted(m for m in imported_modules(name) if m.startswith(APPLICATION))
     assert not forbidden, f"{name} (library) imports {forbidden} (application)"
+
+
+@pytest.mark.parametrize(
+    "package, forbidden",
+    [
+        ("contrastkit.training", ("contrastkit.cli", "contrastkit.web", "contrastkit.experiments")),
+        ("contrastkit.experiments", ("contrastkit.cli", "contrastkit.web")),
+    ],
+)
+def test_the_engine_and_the_experiments_import_no_app_above_them(package, forbidden):
+    # experiments are an app on the engine, next to cli/ and web/: the engine never knows them
+    names = [n for n in MODULES if n == package or n.startswith(package + ".")]
+    assert names, package
+    for name in names:
+        found = sorted(m for m in imported_modules(name) if m.startswith(forbidden))
+        assert not found, f"{name} imports {found}"
 
 
 def test_there_is_no_import_cycle():

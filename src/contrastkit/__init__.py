@@ -6,6 +6,9 @@ The library is ``losses``, ``models``, ``methods``, ``data``, ``transforms``, ``
 ``distributed`` and ``checkpoint``; ``training`` is the trainer the applications ``cli`` and
 ``web`` use. The library never imports ``training``, ``cli`` or ``web``
 (``docs/architecture.md``; ``tests/test_layout.py`` checks it).
+
+Every name in ``__all__`` is imported when first used (``contrastkit.losses``,
+``contrastkit.load_encoder``), so ``import contrastkit`` alone stays light: it imports no torch.
 """
 
 import importlib
@@ -17,7 +20,47 @@ import warnings
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# Public names imported on first use (PEP 562), so that ``import contrastkit`` stays free of
+# torch: name -> the module that defines it. (None may be the old path of a moved module below,
+# such as ``train`` or ``export``: importing that path would overwrite the attribute.)
+_LAZY = {
+    "FitResult": "contrastkit.training.api",
+    "METHODS": "contrastkit.methods",
+    "TrainConfig": "contrastkit.training.config",
+    "build_backbone": "contrastkit.models.backbones",
+    "build_dataset": "contrastkit.data",
+    "export_encoder": "contrastkit.training.export",
+    "fit": "contrastkit.training.api",
+    "load_encoder": "contrastkit.training.export",
+    "load_run": "contrastkit.training.runs",
+}
+SUBPACKAGES = (
+    "checkpoint",
+    "data",
+    "distributed",
+    "evaluation",
+    "losses",
+    "methods",
+    "models",
+    "training",
+    "transforms",
+)
+
+__all__ = ["__version__", *SUBPACKAGES, *_LAZY]
+
+
+def __getattr__(name: str):
+    """Import a public name, a subpackage or a moved module path the first time it is used."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in SUBPACKAGES or f"{__name__}.{name}" in MOVED_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # the import sets the attribute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 # Modules that moved in 0.2 when the flat package became folders. The old paths keep working for
 # one release: importing one warns and hands out a view of the new module.

@@ -33,9 +33,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
 
     Raises:
         OSError: the folder is not writable or the disk is full; ``path`` is left untouched.
+            The message names ``path`` (never the temporary file) and the reason.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise _naming(err, path) from err
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a run folder is meant to be shared
         with os.fdopen(fd, mode) as handle:
@@ -43,11 +47,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _naming(err, path) from err
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """Return ``err`` as an OSError of the same errno whose message names ``path``."""
+    reason = err.strerror or str(err)
+    return OSError(err.errno, f"cannot write {path}: {reason}")
 
 
 def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:

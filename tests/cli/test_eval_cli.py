@@ -24,7 +24,8 @@ def test_embed_writes_h_and_labels(toy_run, tmp_path, capsys):
     out = tmp_path / "h.npy"
     assert main(["embed", str(toy_run), "--data", "toy", "--out", str(out)]) == 0
     h, labels = np.load(out), np.load(tmp_path / "h.labels.npy")
-    assert h.shape == (100, 8) and h.dtype == np.float32 and labels.shape == (100,)
+    width = json.loads((toy_run / "config.json").read_text())["backbone_options"]["hidden_dims"][-1]
+    assert h.shape == (100, width) and h.dtype == np.float32 and labels.shape == (100,)
     method, _ = load_run(toy_run)
 
     from contrastkit.data import build_dataset
@@ -37,7 +38,7 @@ def test_embed_writes_h_and_labels(toy_run, tmp_path, capsys):
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     assert out.read_bytes() == b"mine"
     assert main(["embed", str(toy_run), "--data", "toy", "--out", str(out), "--overwrite"]) == 0
-    assert np.load(out).shape == (100, 8)
+    assert np.load(out).shape == (100, width)
 
 
 @pytest.mark.parametrize(

@@ -138,8 +138,8 @@ def test_resume_with_a_bad_checkpoint(toy_run, tmp_path, capsys, damage):
 
 
 def test_resume_refuses_new_settings_and_missing_folders(toy_run, tmp_path, capsys):
-    line = _one_line_error(capsys, ["train", "--resume", str(toy_run), "--lr", "0.1"])
-    assert "--lr" in line
+    line = _one_line_error(capsys, ["train", "--resume", str(toy_run), "--batch-size", "8"])
+    assert "drop --batch-size" in line and "--lr" in line  # names what may change
     line = _one_line_error(capsys, ["train", "--resume", str(tmp_path / "nope")])
     assert "nope" in line
 
@@ -150,19 +150,19 @@ def test_diverged_training_exits_1_naming_step_and_checkpoint(tmp_path, capsys, 
 
     def nan_at_step_five(self, views):
         out = original(self, views)
-        calls.append(1)
+        if torch.is_grad_enabled():  # not the no-grad preflight step before training
+            calls.append(1)
         return {**out, "loss": out["loss"] * float("nan")} if len(calls) == 5 else out
 
     monkeypatch.setattr(SimCLR, "training_step", nan_at_step_five)
     run = tmp_path / "run"
     argv = ["train", "--data", "toy", "--steps", "8", "--checkpoint-every", "3", "--out", str(run)]
-    line = _one_line_error(capsys, argv, code=1)
+    line = _one_line_error(capsys, [*argv, "--quiet"], code=1)  # no progress lines off a TTY
     assert "loss is nan at step 5" in line and f"{run / 'checkpoint.pt'} (step 3)" in line
 
 
 def test_help_documents_every_flag_with_its_default(capsys):
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
+    assert main(["train", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for flag in ("--method", "--data", "--backbone", "--epochs", "--steps", "--batch-size"):
         assert flag in text
@@ -175,8 +175,7 @@ def test_help_defaults_come_from_the_dataset_tables(capsys, monkeypatch):
     from contrastkit.training import config
 
     monkeypatch.setitem(config.DATA_DEFAULTS["toy"], "batch_size", 24)
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
+    assert main(["train", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: 256; toy 24)" in text  # --batch-size: global, then toy's
     assert "(default: 40 on digits; otherwise 100)" in text  # --epochs
@@ -190,6 +189,7 @@ def test_flags_beat_the_recipe_and_one_half_of_a_setting_drops_the_other(tmp_pat
     recipe = tmp_path / "r.toml"
     recipe.write_text('data = "toy"\nsteps = 5\nwarmup_steps = 2\nlr = 0.1\n')
     argv = ["train", "--config", str(recipe), "--epochs", "3", "--warmup-epochs", "1"]
+    argv += ["--preset", "paper"]  # no built-in recipe under it (tests/training/test_presets.py)
     config = build_config(build_parser().parse_args([*argv, "--no-eval", "--set", "a=1"]))
     assert (config.epochs, config.steps, config.warmup_epochs, config.warmup_steps) == (
         3,
@@ -207,7 +207,7 @@ def test_resume_passes_only_the_settings_that_do_not_change_the_result(monkeypat
 
     calls = []
 
-    def resume(run_dir, **overrides):
+    def resume(run_dir, on_start=None, **overrides):  # on_start prints the run folder
         calls.append((run_dir, overrides))
         raise ValueError("stop here")
 

@@ -1,4 +1,6 @@
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +110,46 @@ def test_split_indices_keeps_both_splits_non_empty():
     assert np.array_equal(
         split_indices(names, [0] * 7, False), split_indices(names, [0] * 7, False)
     )
+
+
+def _non_utf8_name(folder, stem: bytes):
+    """Return the str path of a file named by non-UTF-8 bytes, or skip where the OS refuses."""
+    path = os.path.join(os.fsencode(folder), stem + b".png")
+    try:
+        Image.new("RGB", (20, 20), (0, 200, 0)).save(os.fsdecode(path), format="PNG")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses file names that are not valid UTF-8")
+    return os.fsdecode(path)
+
+
+def test_a_non_utf8_file_name_is_read_with_the_rest(tmp_path, caplog):
+    for i in range(4):
+        _save(tmp_path / f"ok{i}.png", (200, 0, 0))
+    odd = _non_utf8_name(tmp_path, b"\xff\xfe")
+    with caplog.at_level(logging.WARNING):
+        train = build_folder(str(tmp_path), train=True)
+        test = build_folder(str(tmp_path), train=False)
+    assert len(train) + len(test) == 5 and not caplog.records  # read, not skipped
+    names = train.paths + test.paths
+    assert os.path.basename(odd) in names
+    assert os.path.exists(tmp_path / [n for n in names if not n.isascii()][0])  # reopens
+    assert split_indices(names, [0] * 5, train=True) == split_indices(names, [0] * 5, True)
+
+
+def test_a_non_utf8_class_folder_prints_and_unreadable_names_are_reprs(tmp_path, caplog):
+    for i in range(2):
+        _save(tmp_path / "ok" / f"{i}.png", (0, 0, 200))
+    odd_folder = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9"))
+    try:
+        os.mkdir(odd_folder)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses file names that are not valid UTF-8")
+    _non_utf8_name(odd_folder, b"a")
+    Path(os.fsdecode(os.path.join(os.fsencode(odd_folder), b"b\xff.png"))).write_bytes(b"junk")
+    with caplog.at_level(logging.WARNING):
+        ds = build_folder(str(tmp_path))
+    assert ds.class_names == ["caf\ufffd", "ok"]
+    "".join(ds.class_names).encode("utf-8")  # printable anywhere: no lone surrogates
+    (record,) = caplog.records
+    assert "skipped 1 unreadable" in record.getMessage()
+    assert repr("caf\udce9/b\udcff.png") in record.getMessage()  # named by repr, not garbled

@@ -19,7 +19,12 @@ from contrastkit import distributed
 from contrastkit.cli import main as cli
 from contrastkit.training import ddp
 
-COMMON = ["train", "--data", "toy", "--steps", "8", "--no-eval", "--quiet"]
+# SGD: AdamW divides by the gradient's running magnitude, so the float rounding by which two
+# processes differ from one (a sum in another order) can flip a near-zero update by a whole lr
+COMMON = [
+    *("train", "--data", "toy", "--steps", "8", "--no-eval", "--quiet"),
+    *("--preset", "paper", "--optimizer", "sgd"),
+]
 NO_BATCH_NORM = ["--set", "projector_layers=1"]  # SimCLR head = one Linear: no batch statistics
 VARIANTS = {
     "sync_bn": ["--sync-bn"],

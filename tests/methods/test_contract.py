@@ -35,9 +35,11 @@ CAPTIONS = [f"a {c} {s}" for c in ("red", "blue", "green", "purple") for s in ("
 
 
 class TinyCaptioned:
-    """A stand-in training set: 2 x 8 captioned images (what ``options_from_data`` reads)."""
+    """A stand-in training set: 16 captioned, labelled images (what ``options_from_data`` reads)."""
 
     captions = CAPTIONS * 2
+    labels = torch.arange(16) % 4
+    class_names = ["red", "blue", "green", "purple"]
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -55,6 +57,13 @@ def build(name: str) -> Method:
 
 
 def tiny_views(method: Method, seed: int = 1) -> list[Tensor]:
+    views = recipe_views(method, seed)
+    if method.needs_labels:  # the supervised yardstick: the batch's classes after the views
+        views.append(torch.arange(B) % len(TinyCaptioned.class_names))
+    return views
+
+
+def recipe_views(method: Method, seed: int) -> list[Tensor]:
     recipe = method.view_recipe
     if recipe in ("pair", "asymmetric_pair"):
         return random_views(2, batch=B, seed=seed)

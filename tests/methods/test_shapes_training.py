@@ -1,16 +1,16 @@
 """README's per-method ``shapes`` recipes train through the CLI: finite losses, weights that move.
 
-The command is README's (``contrastkit train --config configs/<method>-shapes.toml``) with a
-budget of a few steps. What is checked is behaviour, deterministically: the run exits 0 with the
-recipe's settings and the batched view pipeline, every logged loss is finite, and the trained
-backbone differs from the same backbone at its seeded random initialisation while giving finite
-(B, F) features. How much each recipe learns is a quality question with machine-to-machine
-variation; ``benchmarks/methods.py`` measures it (docs/methods.md).
+The command is README's (``contrastkit train --method <method> --data shapes``, which picks the
+built-in ``<method>-shapes`` recipe) with a budget of a few steps. What is checked is behaviour,
+deterministically: the run exits 0 with the recipe's settings and the batched view pipeline,
+every logged loss is finite, and the trained backbone differs from the same backbone at its
+seeded random initialisation while giving finite (B, F) features. How much each recipe learns is
+a quality question with machine-to-machine variation; ``benchmarks/methods.py`` measures it
+(docs/methods.md).
 """
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -21,7 +21,6 @@ from contrastkit.training.runs import build_method, load_run
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 STEPS = 6
 BRIEF = ["--steps", str(STEPS), "--batch-size", "16", "--set", "backbone.width=8"]
 METHODS = ["simclr", "moco", "mocov3", "byol", "simsiam", "dino", "barlow_twins", "vicreg"]
@@ -30,10 +29,11 @@ METHODS = ["simclr", "moco", "mocov3", "byol", "simsiam", "dino", "barlow_twins"
 @pytest.mark.parametrize("method", METHODS)
 def test_recipe_trains_and_moves_the_backbone(method, tmp_path):
     out = tmp_path / method
-    argv = ["train", "--config", str(CONFIGS / f"{method}-shapes.toml"), *BRIEF]
+    argv = ["train", "--method", method, "--data", "shapes", *BRIEF]
     assert main([*argv, "--no-eval", "--quiet", "--out", str(out)]) == 0
     trained, config = load_run(out)
     assert (config.method, config.steps, config.view_pipeline) == (method, STEPS, "batched")
+    assert config.recipe == f"{method}-shapes"
 
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in records if "loss" in r]

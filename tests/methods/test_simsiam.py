@@ -91,7 +91,7 @@ def test_collapse_monitor_sees_simsiam_collapse_without_stop_gradient(tmp_path, 
     healthy = run(True)
     assert "collapsed" not in caplog.text
     collapsed = run(False)
-    assert "representation collapsed" in caplog.text
+    assert "representation collaps" in caplog.text  # collapsed, or collapsing from its start
     ref = healthy[-1]["embedding_std_ref"]
     assert collapsed[-1]["embedding_std"] < 0.1 * ref < healthy[-1]["embedding_std"]
     assert collapsed[-1]["loss"] < healthy[-1]["loss"]  # the trivial solution reaches -1

@@ -1,6 +1,5 @@
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,14 +12,16 @@ from contrastkit.training.config import (
     settings,
 )
 from contrastkit.training.files import load_toml
+from contrastkit.training.presets import load_recipe, recipe_names
 from contrastkit.training.resolve import resolve_config
 from contrastkit.training.runs import build_method
 
-RECIPES = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
+RECIPES = recipe_names()
 
 
 def test_toy_defaults_are_the_classic_experiment():
-    config = resolve_config(TrainConfig(data="toy", out="x"), build_dataset("toy"))
+    config = TrainConfig(data="toy", preset="paper", out="x")  # no recipe: the data's defaults
+    config = resolve_config(config, build_dataset("toy"))
     assert (config.steps, config.epochs, config.batch_size) == (100, None, 16)
     assert config.backbone == "mlp"
     assert config.backbone_options == {"hidden_dims": [8], "final_relu": True}
@@ -31,6 +32,7 @@ def test_explicit_values_beat_dataset_defaults():
     given = TrainConfig(
         data="toy", epochs=3, temperature=0.2, backbone_options={"hidden_dims": [4]}, out="x"
     )
+    given.preset = "paper"  # the dataset's defaults alone, no built-in recipe
     config = resolve_config(given, build_dataset("toy"))
     assert config.steps is None and config.epochs == 3
     assert config.method_options["temperature"] == 0.2
@@ -126,20 +128,21 @@ def test_auto_view_pipeline_resolves_to_the_one_used(method, data, pipeline):
     assert config.view_pipeline == pipeline
 
 
-@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
-def test_every_recipe_in_configs_builds_its_method(recipe):
-    config = TrainConfig.from_dict(load_toml(recipe), source=str(recipe))
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_built_in_recipe_builds_its_method(recipe):
+    config = TrainConfig.from_dict(load_recipe(recipe), source=recipe)
     check_config(config)
     method = build_method(resolve_config(config, build_dataset(config.data)))
     assert type(method) is METHODS[config.method]
-    assert recipe.stem == "toy" or recipe.stem.split("-")[0] == config.method  # name says it
+    assert recipe == "seed" or recipe.split("-")[0] == config.method  # the name says it
 
 
 def test_every_field_is_declared_once_with_its_help():
     declared = settings()
     assert list(declared) == [f for f in TrainConfig.__dataclass_fields__]
     assert all(spec.help for spec in declared.values())
-    resumable = {"eval", "progress", "tsne", "num_workers", "eval_batch_size", "dist_timeout"}
+    resumable = {"eval", "eval_every", "progress", "tsne", "num_workers", "eval_batch_size"}
+    resumable |= {"dist_timeout", "logger"}
     assert resumable_fields() == resumable
     flags = {name for name, spec in declared.items() if spec.flag is not None}
     assert {"method", "data", "lr", "eval", "progress", "sync_bn"} <= flags

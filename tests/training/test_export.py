@@ -7,7 +7,15 @@ from safetensors.torch import load_file
 from torch import nn
 
 from contrastkit.cli import main
-from contrastkit.training.export import export_encoder, load_encoder
+from contrastkit.models.backbones import build_backbone
+from contrastkit.training.export import (
+    backbone_spec,
+    describe_spec,
+    encoder_state,
+    export_encoder,
+    load_encoder,
+    read_encoder_spec,
+)
 from contrastkit.training.runs import load_run
 from contrastkit.training.trainer import TrainConfig, train
 
@@ -90,3 +98,22 @@ def test_cli_export_bad_input_is_one_line_and_writes_nothing(
     assert message.format(tmp=tmp_path) in err
     assert (tmp_path / "exists.pt").read_bytes() == b"keep me"
     assert not list(tmp_path.glob("enc*")) and not list(tmp_path.glob(".enc*"))
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_export_names_the_stem_and_records_it(resnet_run, tmp_path, capsys, suffix):
+    out = tmp_path / f"enc{suffix}"
+    assert main(["export", str(resnet_run), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "CIFAR stem (3x3 stride-1 conv1, no max-pool)" in printed and "options {}" not in printed
+    if suffix == ".safetensors":
+        assert read_encoder_spec(out)["options"] == {"cifar_stem": True}
+
+
+def test_the_stem_is_read_off_the_weights():
+    config = TrainConfig(backbone="resnet18", input_shape=[3, 96, 96])
+    imagenet = encoder_state(build_backbone("resnet18", image_size=96))  # > 64 px: 7x7 conv1
+    spec = backbone_spec(config, imagenet)
+    assert spec["options"] == {"cifar_stem": False}
+    assert "ImageNet stem" in describe_spec(spec)
+    assert backbone_spec(TrainConfig(backbone="cnn", input_shape=[3, 8, 8]))["options"] == {}

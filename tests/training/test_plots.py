@@ -1,3 +1,4 @@
+import math
 import subprocess
 import sys
 
@@ -69,3 +70,38 @@ print(matplotlib.get_backend())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "svg"
     assert (tmp_path / "loss.png").is_file() and (tmp_path / "attention.png").is_file()
+
+
+def _drawn(monkeypatch):
+    """Capture the figures the plot functions save, instead of writing them."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    return figures
+
+
+def test_loss_plot_has_a_title_the_uniform_bound_and_a_range_past_the_first_spike(monkeypatch):
+    figures = _drawn(monkeypatch)
+    records = [{"event": "step", "step": 1, "loss": 40.0}]  # the first step's spike
+    records += [{"event": "step", "step": s, "loss": 3.0 - 0.01 * s} for s in range(2, 101)]
+    plots.plot_loss(records, "loss.png", bound=math.log(511), title="simclr on digits")
+    (ax,) = figures[0].axes
+    assert ax.get_title() == "simclr on digits"
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_ydata()[0] for line in dashed] == [math.log(511)]
+    assert "log(511)" in dashed[0].get_label()
+    low, high = ax.get_ylim()
+    assert low < 2.0 and math.log(511) < high < 10  # the bound shows, the spike does not squash
+    assert ax.get_xlim() == (0, 100)
+    plots.plot_loss(records[1:], "loss.png")  # no negatives (BYOL, ...): no bound line
+    assert not [line for line in figures[1].axes[0].get_lines() if line.get_linestyle() == "--"]
+
+
+def test_maps_and_histograms_have_titles_and_fixed_ranges(monkeypatch):
+    figures = _drawn(monkeypatch)
+    labels = torch.arange(30) % 3
+    panels = {"raw": torch.randn(30, 4), "trained": torch.randn(30, 8)}
+    plots.plot_embedding_maps(panels, labels, "map.png")
+    plots.plot_similarity_histograms(panels, labels, "hist.png")
+    assert "PCA" in figures[0].get_suptitle()
+    assert "same label" in figures[1].get_suptitle()
+    assert all(ax.get_xlim() == (-1, 1) for ax in figures[1].axes)

@@ -34,12 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export the encoder and say where it went; return the exit code."""
-    from contrastkit.training.export import export_encoder, read_encoder_spec
+    import torch
 
-    path = export_encoder(args.run_dir, args.out, overwrite=args.overwrite)
+    from contrastkit.training import export
+    from contrastkit.training.runs import read_config
+
+    path = export.export_encoder(args.run_dir, args.out, overwrite=args.overwrite)
     if path.suffix == ".safetensors":
-        spec = read_encoder_spec(path)
-        print(f"wrote {path} (backbone {spec['name']}, options {spec['options']})")
-    else:
-        print(f"wrote {path}")
+        spec = export.read_encoder_spec(path)
+    else:  # a plain state dict: the stem is read off its conv1
+        spec = export.backbone_spec(read_config(args.run_dir), torch.load(path, weights_only=True))
+    print(f"wrote {path} ({export.describe_spec(spec)})")
     return 0

@@ -15,6 +15,7 @@ from contrastkit.training.config import (  # no torch: the parser builds in a bl
     DEFAULT_BACKBONE_BY_KIND,
     GLOBAL_DEFAULTS,
     TrainConfig,
+    changeable_fields,
     resumable_fields,
     settings,
 )
@@ -43,10 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Train a self-supervised method and evaluate the representation h (kNN and "
             "linear-probe accuracy, separation gap, alignment/uniformity, effective rank) next to "
             "the raw input and a randomly initialised encoder. With no arguments: SimCLR on the "
-            "8x8 digits, about two minutes on a laptop CPU. Settings left unset take the "
-            "dataset's defaults (contrastkit.training.config.DATA_DEFAULTS); a --config "
-            "recipe overrides them and flags override the recipe. The run folder gets config.json, "
-            "metrics.jsonl, checkpoint.pt, summary.json and PNG plots."
+            "8x8 digits, about two minutes on a laptop CPU. The built-in recipe of the method "
+            "and data is applied first (its name is printed; --preset paper for none), then "
+            "your --config recipe, then the flags; what is still unset takes the dataset's "
+            "defaults (contrastkit.training.config.DATA_DEFAULTS). The run folder gets "
+            "config.json, metrics.jsonl, checkpoint.pt, summary.json and PNG plots."
         ),
     )
     _add_setting_flags(parser)
@@ -55,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config",
         metavar="TOML",
         default=None,
-        help="a recipe whose keys are TrainConfig fields, e.g. configs/toy.toml",
+        help="your own recipe: a TOML file whose keys are TrainConfig fields; it overrides the "
+        "built-in recipe of --method and --data (--preset), and flags override it",
     )
     add(
         "--set",
@@ -139,7 +142,9 @@ def _default_text(name: str, default, flag, main_data: str) -> str | None:
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
-    """Merge the recipe (--config) and the flags into a TrainConfig."""
+    """Merge the built-in recipe (--preset), the user's (--config) and the flags: flags win."""
+    from contrastkit.training.presets import with_recipe
+
     values = load_toml(args.config) if args.config else {}
     given = [name for name in settings() if getattr(args, name, None) is not None]
     for name in given:
@@ -156,25 +161,32 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
             values["view_options"][key.removeprefix("views.")] = value
         else:
             values["method_options"][key] = value
-    return TrainConfig.from_dict(values, source="--config" if args.config else "flags")
+    source = "--config" if args.config else "flags"
+    return TrainConfig.from_dict(with_recipe(values), source=source)
 
 
-def _resume(args: argparse.Namespace) -> Path:
-    """Continue ``--resume RUN_DIR``; only flags that do not change the result may be given."""
+def _resume(args: argparse.Namespace, on_start) -> Path:
+    """Continue ``--resume RUN_DIR``: flags that keep the result, and the changeable ones.
+
+    ``--lr``, ``--weight-decay`` and ``--clip-grad`` may change (for a run that diverged); the
+    change is recorded in config.json. Every other setting stays the run's own.
+    """
     from contrastkit.training.trainer import resume
 
-    resumable = resumable_fields()
+    resumable = resumable_fields() | changeable_fields()
     given = [name for name in settings() if getattr(args, name, None) is not None]
     refused = [_flag_name(n) for n in given if n not in resumable and n != "device"]
     if refused or args.config or args.options or args.overwrite:
+        may_change = ", ".join(sorted(_flag_name(n) for n in changeable_fields()))
         raise ValueError(
-            "--resume continues a run with its saved settings; drop "
+            "--resume continues a run with its saved settings (of those that change the "
+            f"result only {may_change} may change); drop "
             + ", ".join(refused + (["--config"] if args.config else []))
             + (" --set" if args.options else "")
             + (" --overwrite" if args.overwrite else "")
         )
     overrides = {name: getattr(args, name) for name in given if name in resumable}
-    return resume(args.resume, device=args.device, **overrides)
+    return resume(args.resume, device=args.device, on_start=on_start, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,21 +199,25 @@ def run(args: argparse.Namespace) -> int:
 
     if args.progress is False:  # --quiet
         logging.getLogger().setLevel(logging.WARNING)
+
+    def announce(run_dir: Path) -> None:  # before the first step (rank 0), so it is seen first
+        print(f"run folder: {run_dir}", flush=True)
+
     try:
         if args.resume:
-            run_dir = _resume(args)
+            run_dir = _resume(args, announce)
         else:
-            run_dir = train(build_config(args), overwrite=args.overwrite)
+            run_dir = train(build_config(args), overwrite=args.overwrite, on_start=announce)
     except TrainingDiverged as err:
         print(f"contrastkit train: error: {err}", file=sys.stderr)
         return EXIT_DIVERGED
     if not distributed.is_main_process():
         return 0  # under torchrun rank 0 reports
     summary = json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
-    print(f"run folder: {run_dir}")
     print(format_training(summary))
     if summary.get("eval"):
         print()
         print(format_eval(summary["eval"], f"held-out {summary['data']}"))
         print(f"(evaluation took {summary['eval']['eval_seconds']:.1f} s)")
+    print(f"files: {run_dir}")
     return 0

@@ -16,6 +16,9 @@ order of the files on disk; a group of two or more images always puts at least o
 split, and a group of a single image puts it in both.
 
 Unreadable or corrupt files are skipped with one warning that counts them and names the first.
+File names need not be valid UTF-8 (a name written by another system's encoding is read as
+Python gives it, ``os.fsdecode``, and hashed by its bytes); messages name such paths by ``repr``,
+and a class folder whose name is not valid UTF-8 shows it with U+FFFD in ``class_names``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -69,15 +73,20 @@ def _load(root: Path, size: int, signature: tuple) -> tuple[np.ndarray, list[str
             bad.append(name)
     if bad:
         log.warning(
-            "skipped %d unreadable image file(s) under %s (first: %s)", len(bad), root, bad[0]
+            "skipped %d unreadable image file(s) under %r (first: %r)", len(bad), str(root), bad[0]
         )
     if not images:
         raise ValueError(
             f"folder {str(root)!r} has no readable image: all {len(bad)} image file(s) failed "
-            f"to decode (first: {bad[0]})"
+            f"to decode (first: {bad[0]!r})"
         )
     log.info("read %d images of %dx%d from %s", len(images), size, size, root)
     return np.stack(images).transpose(0, 3, 1, 2), names
+
+
+def _printable(name: str) -> str:
+    """Return a file name that prints anywhere: bytes that are not UTF-8 become U+FFFD."""
+    return os.fsencode(name).decode("utf-8", errors="replace")
 
 
 def split_indices(names: list[str], groups: list[int], train: bool) -> list[int]:
@@ -94,7 +103,8 @@ def split_indices(names: list[str], groups: list[int], train: bool) -> list[int]
         if len(members) == 1:  # a lone image serves in both splits
             chosen += members
             continue
-        members.sort(key=lambda i: hashlib.md5(names[i].encode()).hexdigest())
+        # the name's bytes on disk: the same as UTF-8 for UTF-8 names, defined for any other
+        members.sort(key=lambda i: hashlib.md5(os.fsencode(names[i])).hexdigest())
         n_test = min(max(round(TEST_FRACTION * len(members)), 1), len(members) - 1)
         test = set(members[:n_test])
         chosen += [i for i in members if (i in test) != train]
@@ -142,8 +152,9 @@ def build_folder(
     images, names = _load(root, int(image_size), signature)
     parts = [name.split("/") for name in names]
     if all(len(p) >= 2 for p in parts):  # every image inside a class folder
-        class_names = sorted({p[0] for p in parts})
-        groups = [class_names.index(p[0]) for p in parts]
+        folders = sorted({p[0] for p in parts})
+        groups = [folders.index(p[0]) for p in parts]
+        class_names = [_printable(name) for name in folders]
     else:
         class_names, groups = None, [0] * len(names)
     index = split_indices(names, groups, train)

@@ -12,6 +12,7 @@ encoder, a randomly initialised one and the raw input (flattened pixels or point
   Learning through Alignment and Uniformity on the Hypersphere".
 - effective rank: exp of the entropy of the normalised singular values (Roy & Vetterli 2007),
   computed on the uncentred embeddings as RankMe does (Garrido et al. 2023).
+- ``unevaluable``: which of these a small or unlabelled split cannot support, and why.
 
 Letters used in shapes: N samples, M training samples, F feature width, C classes.
 """
@@ -177,6 +178,47 @@ def linear_probe_accuracy(
     return float(model.score(test_feats.double().numpy(), test_labels.numpy()))
 
 
+def unevaluable(train_labels: Tensor, test_labels: Tensor) -> dict[str, str]:
+    """Return the label-based metrics the split cannot support, each with the reason why.
+
+    Small folders of one's own photos give splits where some metrics mean nothing or cannot be
+    computed; those are skipped with a note instead of failing the whole evaluation:
+
+    - all of ``knn``, ``linear_probe`` and ``separation`` without labels on both splits;
+    - ``knn`` and ``linear_probe`` with fewer than 2 classes in the training split;
+    - ``linear_probe`` when a class has fewer than 2 training samples (a class of a single image
+      sits in both splits, so the probe would be scored on what it was fitted to);
+    - ``separation`` without a same-label pair or a different-label pair in the held-out split.
+    (kNN needs no more: k is capped at the number of training samples.)
+
+    Args:
+        train_labels: (M,) classes, -1 for unlabelled; test_labels: (N,).
+
+    Returns:
+        metric name -> one-line reason; empty when everything can be evaluated.
+    """
+    train, test = train_labels[train_labels >= 0], test_labels[test_labels >= 0]
+    if len(train) == 0 or len(test) == 0:
+        reason = "the data has no labels (for a folder: no class sub-folders)"
+        return dict.fromkeys(("knn", "linear_probe", "separation"), reason)
+    skipped: dict[str, str] = {}
+    classes, counts = torch.unique(train, return_counts=True)
+    if len(classes) < 2:
+        skipped["knn"] = skipped["linear_probe"] = "the training split holds a single class"
+    elif int(counts.min()) < 2:
+        few = int((counts < 2).sum())
+        skipped["linear_probe"] = (
+            f"{few} of {len(classes)} classes have a single training sample (at least 2 each)"
+        )
+    _, test_counts = torch.unique(test, return_counts=True)
+    if int(test_counts.max()) < 2 or len(test_counts) < 2:
+        skipped["separation"] = (
+            f"the held-out split has no same-label and different-label pair (class counts "
+            f"{test_counts.tolist()[:10]})"
+        )
+    return skipped
+
+
 def alignment(z1: Tensor, z2: Tensor, alpha: float = 2.0) -> float:
     """Return E ||u1 - u2||^alpha over positive pairs, u = z / ||z|| (lower is better aligned).
 
@@ -278,5 +320,6 @@ __all__ = [
     "raw_features",
     "separation",
     "separation_gap",
+    "unevaluable",
     "uniformity",
 ]

@@ -1,4 +1,4 @@
-"""Self-supervised methods, listed explicitly in ``METHODS``.
+"""Self-supervised methods, and the supervised yardstick, listed explicitly in ``METHODS``.
 
 Each value is a ``Method`` subclass whose constructor takes ``(backbone, **options)`` with the
 paper's defaults as keyword arguments.
@@ -12,6 +12,7 @@ from contrastkit.methods.dino import DINO
 from contrastkit.methods.moco import MoCo, MoCoV3
 from contrastkit.methods.simclr import SimCLR
 from contrastkit.methods.simsiam import SimSiam
+from contrastkit.methods.supervised import Supervised
 from contrastkit.methods.vicreg import VICReg
 
 METHODS: dict[str, type[Method]] = {
@@ -24,6 +25,7 @@ METHODS: dict[str, type[Method]] = {
     "dino": DINO,
     "barlow_twins": BarlowTwins,
     "vicreg": VICReg,
+    "supervised": Supervised,
 }
 
 __all__ = [
@@ -37,5 +39,6 @@ __all__ = [
     "MoCoV3",
     "SimCLR",
     "SimSiam",
+    "Supervised",
     "VICReg",
 ]

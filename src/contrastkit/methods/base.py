@@ -36,6 +36,8 @@ class Method(nn.Module):
         supports_gradient_cache: True when the method implements ``embed_views`` and
             ``loss_from_embeddings`` (``contrastkit.training.gradcache``, ``--chunk-size``).
         tokenizer: the tokenizer of a method that reads text (CLIP), else None.
+        needs_labels: True for a method trained with the labels (the supervised yardstick):
+            its ``views`` end with the batch's classes y (B,) long.
         total_steps: the length of training in optimizer steps, learnt in ``setup`` (1 before).
     """
 
@@ -43,6 +45,7 @@ class Method(nn.Module):
     default_clip_grad: float | None = None
     supports_gradient_cache: bool = False
     tokenizer: Tokenizer | None = None
+    needs_labels: bool = False
     total_steps: int = 1
 
     def __init__(self, backbone: nn.Module) -> None:

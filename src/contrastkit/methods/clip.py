@@ -32,7 +32,7 @@ class CLIP(Method):
     """Image tower + text tower + projections to a shared space + learned temperature.
 
     Defaults follow the paper's text tower (width 512, 12 layers, 8 heads, E = 512); for tiny
-    data pass smaller ``text_width`` / ``text_depth`` / ``embed_dim`` (see ``configs/``).
+    data pass smaller ``text_width`` / ``text_depth`` / ``embed_dim`` (recipe ``clip-shapes``).
 
     Args:
         backbone: the image encoder f, with ``.feature_dim``.

@@ -76,7 +76,7 @@ class MoCo(Method):
                 f"queue_size {queue_size} is larger than the {num_samples} training samples: the "
                 "queue would hold stale keys of the very images it is contrasted with; pass a "
                 "smaller queue_size (a multiple of batch size x processes), e.g. "
-                "method_options queue_size=1024, or use a configs/moco-*.toml recipe"
+                "--set queue_size=1024 (the built-in recipes of toy, digits and shapes fit)"
             )
         feature_dim = backbone.feature_dim
         self.queue_size = int(queue_size)
@@ -238,8 +238,8 @@ def _queue_error(queue_size: int, batch_size: int, symmetric: bool) -> str:
     else:
         problem = f"is not a multiple of the {per_step} keys added per step ({what})"
     return (
-        f"queue_size {queue_size} {problem}; set method_options queue_size={fit} (a multiple "
-        f"of {per_step}) or change the batch size"
+        f"queue_size {queue_size} {problem}; pass --set queue_size={fit} (a multiple "
+        f"of {per_step}) or change --batch-size"
     )
 
 

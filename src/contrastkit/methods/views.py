@@ -21,7 +21,7 @@ def unpack_pair(views: Sequence[Tensor], method: str) -> tuple[Tensor, Tensor]:
     if len(views) != 2:
         raise ValueError(
             f"{method} expects views as a list of 2 tensors (B, ...), got {len(views)}; "
-            "use the 'pair' or 'asymmetric_pair' view recipe"
+            "its view recipe must make 2 views of each sample (views.num_views = 2)"
         )
     x1, x2 = views
     if x1.shape != x2.shape:

@@ -61,19 +61,24 @@ def batch_indices(
 
 
 class _SeededSamples(Dataset):
-    """Item i of the wrapped dataset, made from sample i and a seed fixed by (seed, epoch, i)."""
+    """Item i of the wrapped dataset, made from sample i and a seed fixed by (seed, epoch, i).
 
-    def __init__(self, dataset: Dataset, seed: int, epoch: int) -> None:
+    With ``labels`` the item also ends with sample i's class y (a long scalar tensor).
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, epoch: int, labels: bool = False) -> None:
         self.dataset = dataset
         self.seed = seed
         self.epoch = epoch
+        self.labels = labels
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        x, _ = self.dataset[index]
-        return self.make(x, mix_seed(self.seed, self.epoch, index))
+        x, y = self.dataset[index]
+        item = self.make(x, mix_seed(self.seed, self.epoch, index))
+        return [*item, torch.as_tensor(y, dtype=torch.long)] if self.labels else item
 
     def make(self, x: Tensor, seed: int):
         """Return the item of raw sample ``x`` whose randomness is fixed by ``seed``."""
@@ -88,10 +93,13 @@ class ViewDataset(_SeededSamples):
         view_fn: one raw x -> list of V views (uses torch's global RNG).
         seed: the run's seed.
         epoch: the epoch whose views these are.
+        labels: end each item with the sample's class y (``Method.needs_labels``).
     """
 
-    def __init__(self, dataset: Dataset, view_fn: ViewFn, seed: int, epoch: int) -> None:
-        super().__init__(dataset, seed, epoch)
+    def __init__(
+        self, dataset: Dataset, view_fn: ViewFn, seed: int, epoch: int, labels: bool = False
+    ) -> None:
+        super().__init__(dataset, seed, epoch, labels)
         self.view_fn = view_fn
 
     def make(self, x: Tensor, seed: int) -> list[Tensor]:
@@ -114,10 +122,13 @@ class DrawDataset(_SeededSamples):
         num_draws: U, the uniform numbers in [0, 1) one sample's views consume.
         seed: the run's seed.
         epoch: the epoch whose views these are.
+        labels: end each item with the sample's class y (``Method.needs_labels``).
     """
 
-    def __init__(self, dataset: Dataset, num_draws: int, seed: int, epoch: int) -> None:
-        super().__init__(dataset, seed, epoch)
+    def __init__(
+        self, dataset: Dataset, num_draws: int, seed: int, epoch: int, labels: bool = False
+    ) -> None:
+        super().__init__(dataset, seed, epoch, labels)
         self.num_draws = num_draws
 
     def make(self, x: Tensor, seed: int) -> tuple[Tensor, Tensor]:
@@ -143,6 +154,7 @@ def epoch_batches(
     rank: int = 0,
     world_size: int = 1,
     device: torch.device | str = "cpu",
+    labels: bool = False,
 ) -> Iterator[list[Tensor]]:
     """Return the batches of ``epoch`` from ``start_batch`` on, each V x (B, ...) on ``device``.
 
@@ -158,13 +170,14 @@ def epoch_batches(
         num_workers: DataLoader worker processes (0: load in this process).
         rank, world_size: this process's slice of each global batch.
         device: where the views are returned.
+        labels: append the batch's classes y (B,) long after the views (``Method.needs_labels``).
     """
     batches = batch_indices(seed, epoch, len(dataset), batch_size, rank, world_size)[start_batch:]
     batched = isinstance(view_fn, BatchedViews)
     loader = DataLoader(
-        DrawDataset(dataset, view_fn.num_draws, seed, epoch)
+        DrawDataset(dataset, view_fn.num_draws, seed, epoch, labels)
         if batched
-        else ViewDataset(dataset, view_fn, seed, epoch),
+        else ViewDataset(dataset, view_fn, seed, epoch, labels),
         batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=None if batched else collate_views,
@@ -173,8 +186,8 @@ def epoch_batches(
     non_blocking = torch.device(device).type == "cuda"
     for batch in loader:
         if batched:
-            x, u = (t.to(device, non_blocking=non_blocking) for t in batch)
-            yield view_fn(x, u)
+            x, u, *y = (t.to(device, non_blocking=non_blocking) for t in batch)  # y: labels
+            yield [*view_fn(x, u), *y]
         else:
             yield [v.to(device, non_blocking=non_blocking) for v in batch]
 
@@ -213,7 +226,7 @@ def step_batches(
         start_step: the first step: a run resumed there gets the batches an uninterrupted run
             gets from there on.
         total_steps: the step to stop before.
-        **loading: ``num_workers``, ``rank``, ``world_size``, ``device``, as for
+        **loading: ``num_workers``, ``rank``, ``world_size``, ``device``, ``labels``, as for
             ``epoch_batches``.
     """
     n, rank, world_size = len(dataset), loading.get("rank", 0), loading.get("world_size", 1)

@@ -54,11 +54,25 @@ _KINDS: dict[Any, tuple[str, Callable[[Any], bool]]] = {
     float: ("a finite number", lambda v: _is_number(v) and math.isfinite(v)),
     str: ("a string", lambda v: isinstance(v, str)),
     dict: ("a table/dict", lambda v: isinstance(v, dict)),
-    list: (
-        "a list of integers",
-        lambda v: isinstance(v, list | tuple) and all(_KINDS[int][1](x) for x in v),
-    ),
 }
+
+
+_PLURALS = {bool: "true/false values", int: "integers", float: "finite numbers", str: "strings"}
+
+
+def _kind(annotation: Any) -> tuple[str, Callable[[Any], bool]] | None:
+    """Return (what it is called, its test) for one annotation (``list[int]`` tests elements)."""
+    origin = typing.get_origin(annotation) or annotation
+    if origin is not list:
+        return _KINDS.get(origin)
+    (item,) = typing.get_args(annotation) or (Any,)
+    item = typing.get_origin(item) or item
+    if item not in _KINDS:
+        return "a list", lambda v: isinstance(v, list | tuple)
+    ok = _KINDS[item][1]
+    return f"a list of {_PLURALS.get(item, 'tables/dicts')}", (
+        lambda v: isinstance(v, list | tuple) and all(ok(x) for x in v)
+    )
 
 
 def of_type(name: str, value: Any, annotation: Any) -> None:
@@ -74,7 +88,7 @@ def of_type(name: str, value: Any, annotation: Any) -> None:
     kinds = [typing.get_origin(a) or a for a in (options or (annotation,))]
     if value is None and type(None) in kinds:
         return
-    accepted = [_KINDS[k] for k in kinds if k in _KINDS]
+    accepted = [kind for a in (options or (annotation,)) if (kind := _kind(a)) is not None]
     if not any(ok(value) for _, ok in accepted):
         expected = " or ".join(text for text, _ in accepted)
         if type(None) in kinds:

@@ -1,12 +1,14 @@
 """The training configuration: one JSON-serialisable dataclass whose fields say everything once.
 
-Each field of ``TrainConfig`` is declared with ``setting(...)``: its default, its help text, its
-check, its command-line flag (if any) and whether ``--resume`` may change it. The command line
+Each field of ``TrainConfig`` is declared with ``setting(...)`` (``training.setting``): its
+default, its help text, its check, its command-line flag (if any) and whether ``--resume`` may
+change it. The command line
 (``contrastkit.cli.train``), ``check_config`` and the resume whitelist are all read from there.
 
 Precedence, lowest first: the global defaults below, the small-data settings of the dataset
-(``DATA_DEFAULTS``), a TOML recipe (``configs/*.toml``, keys are ``TrainConfig`` fields), explicit
-command-line flags. Fields left ``None`` mean "the dataset's default";
+(``DATA_DEFAULTS``), the built-in recipe of (method, data) that ``preset`` picks
+(``contrastkit.training.presets``), the user's TOML recipe (``--config``, keys are ``TrainConfig``
+fields), explicit command-line flags. Fields left ``None`` mean "the dataset's default";
 ``contrastkit.training.resolve.resolve_config`` fills them and the resolved config is what
 ``config.json`` stores, so a run can always be rebuilt.
 
@@ -17,12 +19,10 @@ is checked), so that the command line builds its parser in a blink.
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from contrastkit.training.checks import (
-    Check,
     batch_of_pairs,
     device_name,
     method_names,
@@ -32,11 +32,17 @@ from contrastkit.training.checks import (
     positive,
     positive_int,
 )
+from contrastkit.training.setting import Flag, Setting, setting
 
 AMP_MODES: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
 VIEW_PIPELINES: tuple[str, ...] = ("auto", "batched", "per_sample")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd", "lars")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+LOGGERS: tuple[str, ...] = ("jsonl", "tensorboard")
+PRESETS: tuple[str, ...] = ("auto", "paper", "seed")  # contrastkit.training.presets
+# ``data`` and ``backbone`` of a run given Python objects (``contrastkit.fit``): "python:<class>"
+# records what was used; neither the CLI nor ``load_run`` can rebuild it from config.json
+PYTHON_OBJECT = "python:"
 
 # Used when neither the dataset nor the user says otherwise.
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -76,64 +82,6 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
 
 DEFAULT_BACKBONE_BY_KIND = {"points": "mlp", "images": "cnn"}
 
-# ---------------------------------------------------------------------------------------------
-# Declaring a field once
-
-
-@dataclass(frozen=True)
-class Flag:
-    """How a field appears on the command line of ``contrastkit train``.
-
-    Attributes:
-        name: the flag (None: ``--field-name``).
-        sets: for a switch, the value it gives the field (``--no-eval`` sets ``eval`` to False);
-            None for a flag that takes a value.
-        help: the switch's own help text (None: the field's).
-        default: the "(default: ...)" text where the defaults tables cannot say it.
-        replaces: the other half of the same setting: a recipe's value for it is dropped when
-            only this flag is given (``--epochs`` beats a recipe's ``steps``).
-    """
-
-    name: str | None = None
-    sets: bool | None = None
-    help: str | None = None
-    default: str | None = None
-    replaces: str | None = None
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What ``TrainConfig`` knows of a field besides its type and default (its metadata).
-
-    Attributes:
-        help: what the field means; ``{default}`` marks where ``--help`` shows the default
-            (at the end when absent), which the CLI derives from the defaults tables.
-        check: ``check(name, value)`` raises ValueError for a bad value (``checks``).
-        flag: the field's command-line flag (None: recipes and the Python API only).
-        resumable: ``--resume`` may change it, because it does not change the result.
-    """
-
-    help: str
-    check: Check | None = None
-    flag: Flag | None = None
-    resumable: bool = False
-
-
-def setting(
-    default: Any = MISSING,
-    help: str = "",
-    *,
-    check: Check | None = None,
-    flag: Flag | bool = False,
-    resumable: bool = False,
-    factory: Callable[[], Any] | None = None,
-) -> Any:
-    """Declare a ``TrainConfig`` field: its default (or ``factory``), help, check and flag."""
-    meta = {"setting": Setting(help, check, Flag() if flag is True else flag or None, resumable)}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
-
 
 @dataclass
 class TrainConfig:
@@ -144,10 +92,38 @@ class TrainConfig:
     """
 
     method: str = setting(
-        "simclr", "simclr, moco, byol, ...", check=one_of(method_names), flag=True
+        "simclr",
+        "simclr, moco, mocov3, byol, simsiam, dino, barlow_twins, vicreg, clip, or supervised "
+        "(the yardstick: the same backbone trained with the labels)",
+        check=one_of(method_names),
+        flag=True,
     )
     data: str = setting(
-        "digits", "NAME or NAME:PATH: toy (2-D clusters), digits (8x8), ...", flag=True
+        "digits",
+        "NAME or NAME:PATH: toy (2-D clusters), digits (8x8), shapes (32x32), shapes64, "
+        "folder:PATH (your images), cifar10:PATH, cifar100:PATH or pairs:CSV (image-caption "
+        "pairs, for clip)",
+        flag=True,
+    )
+    preset: str = setting(
+        "auto",
+        "auto: the built-in recipe of the method and data when there is one (printed; your "
+        "--config and flags override it); paper: no recipe, the papers' settings; seed: the "
+        "blog's toy experiment (simclr on toy, a 2-8 ReLU encoder), which cannot separate the "
+        "clusters on h",
+        check=one_of(PRESETS),
+        flag=True,
+    )
+    recipe: str | None = setting(
+        None,
+        'the built-in recipe that --preset applied, or "none" (filled in, so that config.json '
+        "and --resume rebuild the same run)",
+    )
+    download: bool = setting(
+        False,
+        "let torchvision download cifar10/cifar100 into PATH first (MD5-checked); no other "
+        "dataset downloads anything",
+        flag=Flag(sets=True),
     )
     backbone: str | None = setting(
         None, "encoder: mlp, cnn, resnet18, resnet50, vit, timm:NAME", flag=True
@@ -179,12 +155,14 @@ class TrainConfig:
         "about 0.3 x batch/256 (SimCLR)",
         check=positive,
         flag=True,
+        changeable=True,
     )
     weight_decay: float | None = setting(
         None,
         "decoupled (AdamW) or L2 (SGD, LARS) decay of weights with ndim > 1",
         check=non_negative,
         flag=True,
+        changeable=True,
     )
     optimizer: str = setting(
         "adamw",
@@ -211,10 +189,12 @@ class TrainConfig:
         "clip the global gradient norm to this value",
         check=positive,
         flag=Flag(default="off; 3.0 for dino, as in its paper"),
+        changeable=True,
     )
     amp: str = setting(
         "auto",
-        "auto (bf16/fp16 on CUDA, off on CPU), off, bf16, fp16",
+        "auto (bf16/fp16 on CUDA, off on CPU), off, bf16, fp16. On a CPU with avx512_bf16 or "
+        "AMX, bf16 makes the CNN step about 2x faster (benchmarks/cpu_step.py)",
         check=one_of(AMP_MODES),
         flag=True,
     )
@@ -249,6 +229,14 @@ class TrainConfig:
     checkpoint_every: int | None = setting(
         None, "steps between checkpoints", check=positive_int, flag=Flag(default="every epoch")
     )
+    eval_every: int | None = setting(
+        None,
+        "steps between online kNN evaluations of h on the held-out split, and at the last step; "
+        "0 turns them off. Written to metrics.jsonl and knn.png",
+        check=non_negative,
+        flag=Flag(default="4 evenly spaced, the last at the end"),
+        resumable=True,
+    )
     eval: bool = setting(
         True,
         "evaluate the encoder after training",
@@ -260,8 +248,16 @@ class TrainConfig:
     )
     progress: bool = setting(
         True,
-        "show a progress bar when stderr is a terminal",
+        "show progress on stderr: a bar on a terminal, a line every 5% of the run elsewhere",
         flag=Flag("--quiet", sets=False, help="no progress bar or log lines, only the results"),
+        resumable=True,
+    )
+    logger: str = setting(
+        "jsonl",
+        "jsonl (metrics.jsonl only) or tensorboard (also RUN/tensorboard/, for `tensorboard "
+        '--logdir runs`; needs pip install "contrastkit[tensorboard]")',
+        check=one_of(LOGGERS),
+        flag=True,
         resumable=True,
     )
     chunk_size: int | None = setting(
@@ -299,6 +295,11 @@ class TrainConfig:
     input_shape: list[int] | None = setting(
         None, "shape of one sample, filled in from the data (rebuilds the backbone)"
     )
+    resumed_changes: list[dict] = setting(
+        help="what --resume changed, one entry per change: the step it took effect at and "
+        'each changed field\'s [before, after], e.g. {"step": 120, "lr": [1000000.0, 0.001]}',
+        factory=list,
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict of every field."""
@@ -331,6 +332,11 @@ def resumable_fields() -> set[str]:
     return {name for name, s in settings().items() if s.resumable}
 
 
+def changeable_fields() -> set[str]:
+    """Return the fields ``--resume`` may change with a recorded change (``--lr`` and so on)."""
+    return {name for name, s in settings().items() if s.changeable}
+
+
 def check_config(config: TrainConfig) -> None:
     """Check every value that can be checked without the data, with each field's own check.
 
@@ -361,7 +367,10 @@ __all__ = [
     "DATA_DEFAULTS",
     "DEFAULT_BACKBONE_BY_KIND",
     "GLOBAL_DEFAULTS",
+    "LOGGERS",
     "OPTIMIZERS",
+    "PRESETS",
+    "PYTHON_OBJECT",
     "SCHEDULES",
     "VIEW_PIPELINES",
     "Flag",
@@ -369,6 +378,7 @@ __all__ = [
     "TrainConfig",
     "check_config",
     "check_values",
+    "changeable_fields",
     "resumable_fields",
     "setting",
     "settings",

@@ -4,8 +4,9 @@ The file holds ``method.backbone.state_dict()`` under the backbone's own module 
 else, so it loads with ``strict=True`` into:
 
 - the matching torchvision model for ``resnet18`` / ``resnet50`` (contrastkit's ResNet *is*
-  torchvision's with ``fc = nn.Identity()``; with the CIFAR stem also replace ``conv1`` by a 3x3
-  stride-1 conv and ``maxpool`` by ``nn.Identity()``);
+  torchvision's with ``fc = nn.Identity()``; with the CIFAR stem, the default at <= 64 px, also
+  replace ``conv1`` by a 3x3 stride-1 conv and ``maxpool`` by ``nn.Identity()``: the metadata
+  records which as the option ``cifar_stem``);
 - the matching timm model for ``timm:NAME`` (``timm.create_model(NAME, num_classes=0)``);
 - contrastkit's own backbone, ``build_backbone(name, **options)``, for every name;
   ``load_encoder(path)`` does that from the metadata a ``.safetensors`` file carries.
@@ -42,21 +43,57 @@ def encoder_state(backbone: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().cpu().contiguous().clone() for k, v in backbone.state_dict().items()}
 
 
-def backbone_spec(config) -> dict[str, Any]:
+def backbone_spec(config, state: dict[str, Tensor] | None = None) -> dict[str, Any]:
     """Return the arguments that rebuild a run's backbone with ``build_backbone``.
 
     Args:
         config: a resolved ``TrainConfig`` (``input_shape`` filled in).
+        state: the backbone's tensors; for a ResNet its stem is then recorded as the option
+            ``cifar_stem`` (a 3x3 ``conv1``: True), which the image size otherwise decides unseen.
     """
     shape = list(config.input_shape)
     image = len(shape) == 3
+    options = dict(config.backbone_options)
+    if str(config.backbone).startswith("resnet") and state is not None and "conv1.weight" in state:
+        options.setdefault("cifar_stem", state["conv1.weight"].shape[-1] == 3)  # (64, C, k, k)
     return {
         "name": config.backbone,
         "in_channels": shape[0] if image else 1,
         "image_size": shape[-1] if image else 1,
         "input_dim": int(torch.Size(shape).numel()),
-        "options": dict(config.backbone_options),
+        "options": options,
     }
+
+
+def describe_spec(spec: dict[str, Any]) -> str:
+    """Return one line naming the backbone, its input and every option (the stem included)."""
+    if spec["options"].get("cifar_stem") is True:
+        stem = ", CIFAR stem (3x3 stride-1 conv1, no max-pool)"
+    elif spec["options"].get("cifar_stem") is False:
+        stem = ", ImageNet stem (7x7 stride-2 conv1 and max-pool)"
+    else:
+        stem = ""
+    size = f"{spec['in_channels']}x{spec['image_size']}x{spec['image_size']}"
+    return f"backbone {spec['name']}{stem}, input {size}, options {spec['options']}"
+
+
+def write_encoder(state: dict[str, Tensor], spec: dict[str, Any], out: str | os.PathLike) -> Path:
+    """Write a backbone's tensors to ``out`` atomically, as ``.safetensors`` or ``.pt``.
+
+    Args:
+        state: ``encoder_state(backbone)``, under the backbone's own key names.
+        spec: ``backbone_spec(config, state)``, stored as metadata in a ``.safetensors`` file
+            (a ``.pt`` file is the plain state dict).
+        out: the file; its suffix picks the format.
+    """
+    out = Path(out).expanduser()
+    if out.suffix == ".safetensors":
+        data = safetensors_bytes(state, metadata={METADATA_KEY: json.dumps(spec)})
+        atomic_write(out, lambda handle: handle.write(data))
+    else:
+        atomic_write(out, lambda handle: torch.save(state, handle))
+    logger.debug("wrote %d tensors of backbone %s to %s", len(state), spec["name"], out)
+    return out
 
 
 def export_encoder(
@@ -92,14 +129,7 @@ def export_encoder(
         raise FileNotFoundError(f"--out {out}: the folder {out.parent} does not exist")
     method, config = load_run(run_dir)
     state = encoder_state(method.backbone)
-    spec = backbone_spec(config)
-    if out.suffix == ".safetensors":
-        data = safetensors_bytes(state, metadata={METADATA_KEY: json.dumps(spec)})
-        atomic_write(out, lambda handle: handle.write(data))
-    else:
-        atomic_write(out, lambda handle: torch.save(state, handle))
-    logger.debug("wrote %d tensors of backbone %s to %s", len(state), spec["name"], out)
-    return out
+    return write_encoder(state, backbone_spec(config, state), out)
 
 
 def read_encoder_spec(path: str | os.PathLike) -> dict[str, Any]:
@@ -140,4 +170,13 @@ def load_encoder(path: str | os.PathLike) -> nn.Module:
     return backbone.eval()
 
 
-__all__ = ["FORMATS", "backbone_spec", "encoder_state", "export_encoder", "load_encoder"]
+__all__ = [
+    "FORMATS",
+    "backbone_spec",
+    "describe_spec",
+    "encoder_state",
+    "export_encoder",
+    "load_encoder",
+    "read_encoder_spec",
+    "write_encoder",
+]

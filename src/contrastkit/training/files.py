@@ -1,4 +1,4 @@
-"""Reading settings files: TOML recipes (``configs/*.toml``) and a run's ``config.json``."""
+"""Reading settings files: TOML recipes (built-in or ``--config``) and a run's ``config.json``."""
 
 from __future__ import annotations
 

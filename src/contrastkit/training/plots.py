@@ -1,4 +1,4 @@
-"""Figures of a run: loss curve, 2-D map of h, histograms of cosine similarity.
+"""Figures of a run: loss curve, online kNN curve, 2-D map of h, histograms of cosine similarity.
 
 Every figure is a ``matplotlib.figure.Figure`` drawn on its own Agg canvas (no display needed)
 and written atomically as a PNG. Neither ``pyplot`` nor ``matplotlib.use`` is touched, so
@@ -11,6 +11,7 @@ Letters used in shapes: N samples, F feature width.
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 
@@ -44,8 +45,33 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def plot_loss(records: list[dict], path: str | os.PathLike) -> Path:
-    """Draw the loss of each logged step (and the per-epoch mean) from metrics.jsonl records."""
+def _loss_range(values: list[float]) -> tuple[float, float] | None:
+    """Return y limits that show every value but the first steps' spike, padded by 5%."""
+    finite = sorted(v for v in values if math.isfinite(v))
+    if not finite:
+        return None
+    low, high = finite[0], finite[min(len(finite) - 1, math.ceil(0.98 * (len(finite) - 1)))]
+    pad = 0.05 * (high - low) or 0.05 * max(abs(high), 1.0)
+    return low - pad, high + pad
+
+
+def plot_loss(
+    records: list[dict],
+    path: str | os.PathLike,
+    bound: float | None = None,
+    title: str = "training loss",
+) -> Path:
+    """Draw the loss of each logged step (and the per-epoch mean) from metrics.jsonl records.
+
+    Args:
+        records: the run's records; ``"step"`` ones carry ``step`` and ``loss``, ``"epoch"``
+            ones ``epoch_loss``.
+        path: the PNG to write.
+        bound: for a loss with K negatives, log(K+1) (``info_nce_bound``; log(2N-1) for SimCLR's
+            batch of N): the InfoNCE loss when every similarity is equal, drawn as a dashed line.
+            Training starts near it and the gap below it bounds the views' mutual information.
+        title: the figure's title (e.g. method and data).
+    """
     steps = [r["step"] for r in records if r.get("event") == "step"]
     losses = [r["loss"] for r in records if r.get("event") == "step"]
     fig = _figure(6, 3.5)
@@ -56,9 +82,45 @@ def plot_loss(records: list[dict], path: str | os.PathLike) -> Path:
         ax.plot(
             [r["step"] for r in epochs], [r["epoch_loss"] for r in epochs], lw=2, label="epoch mean"
         )
+    y_range = _loss_range(losses)
+    if bound is not None:
+        label = f"log(K+1) = log({round(math.exp(bound))}) = {bound:.3f}: all similarities equal"
+        ax.axhline(bound, ls="--", color="grey", lw=1, label=label)
+        y_range = y_range and (min(y_range[0], bound - 0.05), max(y_range[1], bound + 0.05))
+    if y_range is not None:
+        ax.set_ylim(*y_range)
+    if steps:
+        ax.set_xlim(0, max(steps))
+    ax.set_title(title)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_knn(
+    records: list[dict], path: str | os.PathLike, references: dict[str, float] | None = None
+) -> Path:
+    """Draw the online kNN accuracy against the step from metrics.jsonl's ``"eval"`` records.
+
+    Args:
+        records: the run's records; those with ``"event": "eval"`` carry ``step`` and ``knn``.
+        path: the PNG to write.
+        references: label -> accuracy drawn as dashed horizontal lines (e.g. the final
+            evaluation's raw input and random init).
+    """
+    evals = [r for r in records if r.get("event") == "eval"]
+    fig = _figure(6, 3.5)
+    ax = fig.subplots()
+    ax.plot([r["step"] for r in evals], [r["knn"] for r in evals], "o-", lw=1.5, label="trained h")
+    for (label, value), style in zip((references or {}).items(), ("--", ":", "-."), strict=False):
+        ax.axhline(value, ls=style, color="grey", lw=1, label=label)
+    ax.set_title("online kNN accuracy of h on the held-out split")
+    ax.set_xlabel("step")
+    ax.set_ylabel("kNN accuracy (k=20)")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -90,6 +152,7 @@ def plot_embedding_maps(
 ) -> Path:
     """Draw one 2-D map per entry of ``panels`` (title -> features (N, F)), coloured by label."""
     fig, axes = _panels(len(panels), 4.2, 4)
+    fig.suptitle(f"2-D {method.upper()} map of h on the held-out split, coloured by class")
     for ax, (title, feats) in zip(axes, panels.items(), strict=True):
         xy = project_2d(feats, method)
         scatter = ax.scatter(xy[:, 0], xy[:, 1], c=labels.numpy(), cmap="tab10", s=8)
@@ -117,11 +180,14 @@ def plot_similarity_histograms(
 ) -> Path:
     """Draw histograms of same-label vs different-label cosine similarity, one panel per entry."""
     fig, axes = _panels(len(panels), 4.2, 3.2)
+    fig.suptitle("cosine similarity of held-out pairs: same label vs different label")
     for ax, (title, feats) in zip(axes, panels.items(), strict=True):
         same, diff = pair_similarities(feats, labels)
         bins = torch.linspace(-1, 1, 61).numpy()
         ax.hist(diff.numpy(), bins=bins, alpha=0.6, density=True, label="different label")
         ax.hist(same.numpy(), bins=bins, alpha=0.6, density=True, label="same label")
+        ax.axvline(0, color="grey", lw=0.8)  # orthogonal
+        ax.set_xlim(-1, 1)
         ax.set_title(f"{title}: gap {same.mean() - diff.mean():.3f}")
         ax.set_xlabel("cosine similarity")
     axes[0].legend(fontsize=8)
@@ -131,6 +197,7 @@ def plot_similarity_histograms(
 __all__ = [
     "pair_similarities",
     "plot_embedding_maps",
+    "plot_knn",
     "plot_loss",
     "plot_similarity_histograms",
     "project_2d",

@@ -1,19 +1,23 @@
 """Filling a config's unset fields from its dataset and method, before anything is built.
 
 ``resolve_config`` turns what the user gave (``None`` meaning "the dataset's default") into the
-complete config that ``config.json`` stores: run length, batch size, learning rate, backbone and
-its options from ``DATA_DEFAULTS`` (or ``GLOBAL_DEFAULTS``), the method's options (the dataset's
-recipe, what the data implies, then the user's), the sample shape and the view pipeline used.
+complete config that ``config.json`` stores: first the built-in recipe its ``--preset`` picks
+(``contrastkit.training.presets``, under what the user set), then run length, batch size,
+learning rate, backbone and its options from ``DATA_DEFAULTS`` (or ``GLOBAL_DEFAULTS``), the
+method's options (the dataset's defaults, what the data implies, then the user's), the sample
+shape and the view pipeline used.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
+from contrastkit import distributed
 from contrastkit.methods import METHODS
 from contrastkit.training.config import (
     DATA_DEFAULTS,
@@ -21,7 +25,10 @@ from contrastkit.training.config import (
     GLOBAL_DEFAULTS,
     TrainConfig,
 )
+from contrastkit.training.presets import apply_preset
 from contrastkit.transforms import has_batched_views
+
+logger = logging.getLogger(__name__)
 
 
 def accepted_options(method: str) -> set[str] | None:
@@ -68,6 +75,20 @@ def _fill_defaults(values: dict[str, Any], data_defaults: dict[str, Any], kind: 
         }
 
 
+def fitting_batch_size(default: int, num_samples: int, world_size: int = 1) -> int:
+    """Return the default batch, or the largest that fits a smaller dataset.
+
+    A step draws ``batch_size`` distinct samples (the last partial batch of an epoch is
+    dropped), split evenly over ``world_size`` processes, and every sample needs another one as
+    its negative: the result is at most ``num_samples``, a multiple of ``world_size`` and >= 2
+    where the data allows it (otherwise the trainer's own check names the problem).
+    """
+    if default <= num_samples:
+        return default
+    fitted = num_samples // world_size * world_size
+    return fitted if fitted >= 2 else default
+
+
 def _method_options(config: TrainConfig, data_defaults: dict[str, Any], dataset) -> dict:
     """Return the method's options: the dataset's recipe, then the data's, then the user's.
 
@@ -103,13 +124,33 @@ def resolve_config(config: TrainConfig, dataset) -> TrainConfig:
         dataset: the training data (its name picks ``DATA_DEFAULTS``; its shape is recorded).
 
     Raises:
-        ValueError: the method does not take an option or a temperature that was given.
+        ValueError: the method does not take an option or a temperature that was given, or
+            cannot train on the data.
     """
+    config = apply_preset(config)  # the recipe of (method, data), unless applied already
     data_defaults = DATA_DEFAULTS.get(config.data.partition(":")[0], {})
     values = config.to_dict()
     _fill_defaults(values, data_defaults, getattr(dataset, "kind", "images"))
+    if config.batch_size is None:  # not given: shrink the default to what the data holds
+        fitted = fitting_batch_size(values["batch_size"], len(dataset), distributed.world_size())
+        if fitted != values["batch_size"]:
+            logger.info(
+                "batch size %d instead of the default %d: the training split of %s holds only "
+                "%d samples (pass --batch-size to choose)",
+                fitted,
+                values["batch_size"],
+                config.data,
+                len(dataset),
+            )
+            values["batch_size"] = fitted
     values["method_options"] = _method_options(config, data_defaults, dataset)
-    values["input_shape"] = [int(s) for s in dataset.input_shape]
+    shape = [int(s) for s in dataset.input_shape]
+    if values["input_shape"] is not None and list(values["input_shape"]) != shape:
+        raise ValueError(
+            f"input_shape {list(values['input_shape'])} does not match the samples of "
+            f"{config.data} ({shape}); leave it unset: it is read from the data"
+        )
+    values["input_shape"] = shape
     if values["view_pipeline"] == "auto":  # config.json records the pipeline that was used
         batched = has_batched_views(METHODS[config.method].view_recipe, dataset)
         values["view_pipeline"] = "batched" if batched else "per_sample"
@@ -118,4 +159,4 @@ def resolve_config(config: TrainConfig, dataset) -> TrainConfig:
     return dataclasses.replace(config, **values)
 
 
-__all__ = ["accepted_options", "default_out", "resolve_config"]
+__all__ = ["accepted_options", "default_out", "fitting_batch_size", "resolve_config"]

@@ -1,17 +1,24 @@
-"""What a run reports as it goes: ``metrics.jsonl`` lines and the progress bar.
+"""What a run reports as it goes: ``metrics.jsonl`` lines and the progress on stderr.
 
 ``metrics.jsonl`` gets one JSON object per logged step (``"event": "step"``: step, epoch, loss,
-learning rate, the method's named scalar terms and the collapse monitor's numbers) and one per
-epoch end (``"event": "epoch"``: the mean loss of the epoch). Entries of a step's outputs whose
-key starts with ``"state/"`` are for ``Method.after_step`` only and are never logged.
+learning rate, the method's named scalar terms and the collapse monitor's numbers), one per
+epoch end (``"event": "epoch"``: the mean loss of the epoch) and one per online evaluation
+(``"event": "eval"``: step and kNN accuracy). Entries of a step's outputs whose key starts with
+``"state/"`` are for ``Method.after_step`` only and are never logged.
+
+On a terminal the progress is a tqdm bar; off one (a file, a pipe, ``nohup``, CI, a notebook) it
+is one plain line every 5% of the run, so that a run never stays silent for minutes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,7 @@ from tqdm import tqdm
 
 from contrastkit import distributed
 from contrastkit.methods.base import STATE_PREFIX  # outputs for after_step, never metrics
-from contrastkit.training.monitor import CollapseMonitor
+from contrastkit.training.monitor import CollapseMonitor, start_of_run
 from contrastkit.training.state import RunLength, TrainingState
 
 
@@ -46,6 +53,18 @@ def step_record(
     return record
 
 
+def _start_of(path: Path | None) -> dict[str, float] | None:
+    """Return the collapse statistics of the first step already in ``path`` (None: none yet)."""
+    if path is None or not Path(path).exists():
+        return None
+    records = []
+    with open(path) as lines:
+        for line in itertools.islice(lines, 50):  # the first step line comes first
+            with contextlib.suppress(json.JSONDecodeError):
+                records.append(json.loads(line))
+    return start_of_run(records)
+
+
 class RunLog:
     """Appends a run's records to ``metrics.jsonl``; a context manager that closes the file.
 
@@ -55,11 +74,15 @@ class RunLog:
         path: the ``metrics.jsonl`` to append to, or None to write nothing.
         log_every: a step line every this many steps, and at the first and the last.
         length: the run's length (epoch ends, last step).
+        sinks: more receivers of every record (``loggers.build_sinks``: TensorBoard), closed
+            with the log.
     """
 
-    def __init__(self, path: Path | None, log_every: int, length: RunLength) -> None:
-        self.log_every, self.length = log_every, length
-        self.monitor = CollapseMonitor()
+    def __init__(
+        self, path: Path | None, log_every: int, length: RunLength, sinks: Sequence = ()
+    ) -> None:
+        self.log_every, self.length, self.sinks = log_every, length, list(sinks)
+        self.monitor = CollapseMonitor(start=_start_of(path))  # a resumed run: its own start
         self._file = open(path if path is not None else os.devnull, "a")  # noqa: SIM115
 
     def record(self, state: TrainingState, out: dict[str, Any], lr: float) -> float:
@@ -80,43 +103,99 @@ class RunLog:
             epoch = step // per_epoch  # epochs completed
             self._write({"event": "epoch", "step": step, "epoch": epoch, "epoch_loss": mean})
             state.epoch_loss, state.epoch_count = 0.0, 0
-        self._file.flush()
+        self._flush()
         return loss
 
+    def evaluation(self, step: int, knn: float) -> None:
+        """Write the online evaluation after ``step``: its kNN accuracy."""
+        self._write({"event": "eval", "step": step, "knn": knn})
+        self._flush()
+
     def _write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
+        try:
+            self._file.write(json.dumps(record) + "\n")
+        except OSError as err:  # a full disk: name the file, not just [Errno 28]
+            raise OSError(err.errno, f"cannot write {self._file.name}: {err.strerror}") from err
+        for sink in self.sinks:
+            sink(record)
+
+    def _flush(self) -> None:
+        try:
+            self._file.flush()
+        except OSError as err:
+            raise OSError(err.errno, f"cannot write {self._file.name}: {err.strerror}") from err
 
     def __enter__(self) -> RunLog:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._file.close()
+        for sink in self.sinks:
+            sink.close()
+
+
+def stderr_line(text: str) -> None:
+    """Print one progress line to stderr at once (stderr may be a file or a pipe)."""
+    print(text, file=sys.stderr, flush=True)
 
 
 class Progress:
-    """The progress bar of a run (loss, lr, samples/s), shown on rank 0 when stderr is a terminal.
+    """The progress of a run on rank 0: a bar on a terminal, a line every 5% elsewhere.
+
+    Both show the step, loss, learning rate, samples/s and the last online kNN accuracy.
 
     Args:
-        show: False hides it (``--quiet``, other ranks, no terminal).
+        show: False shows nothing (``--quiet``, other ranks).
         length: the run's length.
-        start: the step the bar starts at (a resumed run's).
+        start: the step the run starts at (a resumed run's).
         batch_size: samples per step (for samples/s).
     """
 
+    LINES = 20  # off a terminal: a line every 1/LINES of the run, and at the first and last step
+
     def __init__(self, show: bool, length: RunLength, start: int, batch_size: int) -> None:
-        show = show and sys.stderr.isatty()
+        terminal = sys.stderr.isatty()
         self.bar = tqdm(
-            total=length.total, initial=start, unit="step", disable=not show, dynamic_ncols=True
+            total=length.total,
+            initial=start,
+            unit="step",
+            disable=not (show and terminal),
+            dynamic_ncols=True,
         )
-        self.batch_size = batch_size
-        self._tick = time.perf_counter()
+        self.lines = show and not terminal
+        self.total, self.step, self.batch_size = length.total, start, batch_size
+        self.every = max(1, round(length.total / self.LINES))
+        self.knn: float | None = None
+        self._tick = self._line_tick = time.perf_counter()
+        self._line_step = start
+
+    def evaluated(self, knn: float) -> None:
+        """Show ``knn``, the last online kNN accuracy, from now on."""
+        self.knn = knn
 
     def advance(self, loss: float, lr: float) -> None:
         """Move one step on, showing the step's loss and learning rate."""
-        rate = self.batch_size / max(time.perf_counter() - self._tick, 1e-9)
-        self._tick = time.perf_counter()
-        self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", samples_s=f"{rate:.0f}")
+        now = time.perf_counter()
+        rate = self.batch_size / max(now - self._tick, 1e-9)
+        self._tick = now
+        self.step += 1
+        shown = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}", "samples_s": f"{rate:.0f}"}
+        if self.knn is not None:
+            shown["knn"] = f"{self.knn:.3f}"
+        self.bar.set_postfix(shown)
         self.bar.update(1)
+        if self.lines and (self.step % self.every == 0 or self.step in (1, self.total)):
+            self._line(loss, lr, now)
+
+    def _line(self, loss: float, lr: float, now: float) -> None:
+        steps, self._line_step = self.step - self._line_step, self.step
+        rate = steps * self.batch_size / max(now - self._line_tick, 1e-9)  # since the last line
+        self._line_tick = now
+        knn = "" if self.knn is None else f"  kNN {self.knn:.3f}"
+        stderr_line(
+            f"step {self.step}/{self.total} ({100 * self.step / self.total:.0f}%)  "
+            f"loss {loss:.4f}  lr {lr:.2e}  {rate:.0f} samples/s{knn}"
+        )
 
     def __enter__(self) -> Progress:
         return self
@@ -125,4 +204,4 @@ class Progress:
         self.bar.close()
 
 
-__all__ = ["STATE_PREFIX", "Progress", "RunLog", "step_record"]
+__all__ = ["STATE_PREFIX", "Progress", "RunLog", "stderr_line", "step_record"]

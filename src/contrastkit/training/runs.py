@@ -10,11 +10,13 @@ Letters used in shapes: N samples, F feature width.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from contrastkit.methods import METHODS, Method
 from contrastkit.models.backbones import build_backbone
 from contrastkit.training import plots
 from contrastkit.training.batches import ViewDataset, collate_views, mix_seed
-from contrastkit.training.config import TrainConfig
+from contrastkit.training.config import PYTHON_OBJECT, TrainConfig
 from contrastkit.training.files import read_values
 from contrastkit.transforms import build_view_fn
 
@@ -38,14 +40,25 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 SUMMARY_FILE = "summary.json"
-PLOT_FILES = ("loss.png", "embedding_map.png", "embedding_tsne.png", "similarity_hist.png")
+PLOT_FILES = (
+    "loss.png",
+    "knn.png",
+    "embedding_map.png",
+    "embedding_tsne.png",
+    "similarity_hist.png",
+)
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, SUMMARY_FILE, *PLOT_FILES)
+LABELS = {"raw": "raw input", "random_init": "random init", "trained": "trained encoder"}
+KNN_K = 20  # neighbours of the kNN probe (capped at the training samples there are)
 # views for alignment are drawn as if from this (never trained) epoch
 EVAL_VIEW_EPOCH = -1
 
 
-def build_method(config: TrainConfig) -> Method:
+def build_method(config: TrainConfig, backbone: torch.nn.Module | None = None) -> Method:
     """Build the method of a resolved config with its initial weights (seeded by config.seed).
+
+    ``backbone``: a module with ``.feature_dim`` to use instead of building ``config.backbone``
+    (``contrastkit.fit`` with the user's own network; only the heads are initialised here).
 
     Raises:
         ValueError: unknown backbone, an option the backbone or method does not take, or sizes
@@ -53,8 +66,14 @@ def build_method(config: TrainConfig) -> Method:
     """
     if config.input_shape is None:
         raise ValueError("config.input_shape is unset: resolve the config against its data first")
+    if backbone is None and str(config.backbone).startswith(PYTHON_OBJECT):
+        raise ValueError(
+            f"backbone {config.backbone!r} was a module given to contrastkit.fit, which "
+            "config.json cannot rebuild: build it in Python and load the run with "
+            "build_method(config, backbone=module) (docs/python-api.md)"
+        )
     try:
-        return _build_method(config)
+        return _build_method(config, backbone)
     except (MemoryError, RuntimeError) as err:
         if not isinstance(err, MemoryError) and "allocate" not in str(err):
             raise
@@ -65,18 +84,19 @@ def build_method(config: TrainConfig) -> Method:
         ) from None
 
 
-def _build_method(config: TrainConfig) -> Method:
+def _build_method(config: TrainConfig, backbone: torch.nn.Module | None) -> Method:
     shape = list(config.input_shape)
     image = len(shape) == 3
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(mix_seed(config.seed, -2))  # init never depends on earlier RNG use
-        backbone = build_backbone(
-            config.backbone,
-            in_channels=shape[0] if image else 1,
-            image_size=shape[-1] if image else 1,
-            input_dim=math.prod(shape),
-            **config.backbone_options,
-        )
+        if backbone is None:  # a module given by the user is used as it is
+            backbone = build_backbone(
+                config.backbone,
+                in_channels=shape[0] if image else 1,
+                image_size=shape[-1] if image else 1,
+                input_dim=math.prod(shape),
+                **config.backbone_options,
+            )
         try:
             return METHODS[config.method](backbone, **config.method_options)
         except TypeError as err:
@@ -111,13 +131,28 @@ def check_out_dir(out: str | os.PathLike, *, overwrite: bool) -> Path:
     return out
 
 
-def create_run_dir(out: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Create the run folder (after ``check_out_dir``); ``overwrite`` removes old run files only."""
+def create_run_dir(out: str | os.PathLike, config: dict, *, overwrite: bool) -> Path:
+    """Create the run folder (after ``check_out_dir``) holding ``config`` as ``config.json``.
+
+    ``overwrite`` removes old run files only. When ``config.json`` cannot be written (a full
+    disk), the folders this call created are removed again: a failed start leaves nothing.
+
+    Raises:
+        OSError: naming the path that could not be created or written.
+    """
     out = check_out_dir(out, overwrite=overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+        write_json(out / CONFIG_FILE, config)
+    except OSError:
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return out
 
 
@@ -207,13 +242,16 @@ def _encode(encoder, x: Tensor, batch_size: int, device: str) -> Tensor:
 
 
 def _metrics(train_f, train_y, test_f, test_y, view_f) -> dict[str, float | None]:
-    labelled = bool((train_y >= 0).any()) and bool((test_y >= 0).any())
+    skipped = ev.unevaluable(train_y, test_y)  # small or unlabelled splits: say, do not fail
     out: dict[str, float | None] = {"feature_dim": int(test_f.shape[1])}
-    if labelled:
+    if "knn" not in skipped:
+        out["knn"] = ev.knn_accuracy(train_f, train_y, test_f, test_y, k=KNN_K)
+        out["knn_k"] = min(KNN_K, int(train_f.shape[0]))
+    if "linear_probe" not in skipped:
+        out["linear_probe"] = ev.linear_probe_accuracy(train_f, train_y, test_f, test_y)
+    if "separation" not in skipped:
         sep = ev.separation(test_f, test_y)
         out |= {
-            "knn": ev.knn_accuracy(train_f, train_y, test_f, test_y),
-            "linear_probe": ev.linear_probe_accuracy(train_f, train_y, test_f, test_y),
             "same_similarity": sep["same"],
             "different_similarity": sep["different"],
             "separation_gap": sep["gap"],
@@ -224,8 +262,30 @@ def _metrics(train_f, train_y, test_f, test_y, view_f) -> dict[str, float | None
     return out
 
 
+def eval_splits(config: TrainConfig) -> tuple[Any, Any]:
+    """Return the training and held-out splits a run is evaluated on (no views, with labels).
+
+    Raises:
+        ValueError: ``config.data`` was the user's own data (``contrastkit.fit``).
+    """
+    if config.data.startswith(PYTHON_OBJECT):
+        raise ValueError(
+            f"data {config.data!r} was a Python object given to contrastkit.fit, which "
+            "config.json cannot rebuild: evaluate it from Python (fit returns the metrics)"
+        )
+    train_ds = build_dataset(config.data, train=True, seed=config.seed)
+    return train_ds, build_dataset(config.data, train=False, seed=config.seed)
+
+
 def evaluate_run(
-    method: Method, config: TrainConfig, run_dir: str | os.PathLike, device: str = "cpu"
+    method: Method,
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+    *,
+    splits: tuple[Any, Any] | None = None,
+    initial: Method | None = None,
 ) -> dict[str, Any]:
     """Evaluate h of the trained method, of its random initialisation and of the raw input.
 
@@ -233,17 +293,32 @@ def evaluate_run(
     (same/different-label cosine and gap), alignment, uniformity and effective rank on the
     held-out split, and draws the embedding map and similarity histograms into ``run_dir``.
 
+    Args:
+        progress: called with one line per stage (``"evaluation: ..."``); default: log at INFO.
+        splits: (training, held-out) datasets instead of ``eval_splits(config)``, and
+            initial: the method before training instead of ``build_method(config)``
+            (``contrastkit.fit`` with the user's own Dataset or nn.Module).
+
     Returns:
-        ``{"raw": {...}, "random_init": {...}, "trained": {...}, "eval_seconds": float}``.
+        ``{"raw": {...}, "random_init": {...}, "trained": {...}, "skipped": {metric: reason},
+        "eval_seconds": float}``; ``skipped`` names the label metrics the split cannot support
+        (``evaluation.metrics.unevaluable``: no labels, a single class, too few per class).
     """
     start = time.perf_counter()
-    train_ds = build_dataset(config.data, train=True, seed=config.seed)
-    test_ds = build_dataset(config.data, train=False, seed=config.seed)
+    say = progress or logger.info
+
+    def stage(text: str) -> None:
+        say(f"evaluation: {text} ({time.perf_counter() - start:.1f} s)")
+
+    train_ds, test_ds = splits or eval_splits(config)
+    stage(f"{len(train_ds)} training and {len(test_ds)} held-out samples of {config.data}")
     pairs = _view_pairs(test_ds, config)
-    encoders = {"raw": None, "random_init": build_method(config).to(device), "trained": method}
+    initial = build_method(config) if initial is None else initial
+    encoders = {"raw": None, "random_init": initial.to(device), "trained": method}
     results: dict[str, Any] = {}
     test_features: dict[str, Tensor] = {}
     for name, encoder in encoders.items():
+        stage(f"features of the {LABELS[name]}")
         if encoder is None:
             train_f, train_y = ev.raw_features(train_ds)
             test_f, test_y = ev.raw_features(test_ds)
@@ -255,9 +330,15 @@ def evaluate_run(
             view_f = (
                 None if pairs is None else tuple(_encode(encoder, p, bs, device) for p in pairs)
             )
+        stage(f"kNN, linear probe and separation of the {LABELS[name]}")
         results[name] = _metrics(train_f, train_y, test_f, test_y, view_f)
         test_features[name] = test_f
-    if bool((test_y >= 0).any()):
+    results["skipped"] = ev.unevaluable(train_y, test_y)
+    for reason in dict.fromkeys(results["skipped"].values()):  # one line per reason
+        names = [m.replace("_", " ") for m, r in results["skipped"].items() if r == reason]
+        logger.warning("evaluation: skipped %s: %s", ", ".join(names), reason)
+    if "separation" not in results["skipped"]:  # the plots compare same- and other-label pairs
+        stage("plots")
         panels = {"raw input": test_features["raw"], "random init": test_features["random_init"]}
         panels["trained"] = test_features["trained"]
         class_names = getattr(test_ds, "class_names", None)
@@ -269,6 +350,7 @@ def evaluate_run(
             )
         plots.plot_similarity_histograms(panels, test_y, run_dir / "similarity_hist.png")
     results["eval_seconds"] = time.perf_counter() - start
+    stage("done")
     return results
 
 
@@ -280,6 +362,7 @@ __all__ = [
     "build_method",
     "check_out_dir",
     "create_run_dir",
+    "eval_splits",
     "evaluate_run",
     "load_run",
     "read_config",

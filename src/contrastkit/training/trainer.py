@@ -4,7 +4,9 @@ Read top to bottom: ``train`` checks everything before creating the run folder, 
 loop. Each step: the batch of views (``batches.step_batches``), forward (``method.training_step``),
 check the loss is finite, backward, ``method.before_optimizer_step``, clip, optimizer step,
 learning-rate schedule (``state.TrainingState``), ``method.after_step`` with the step's outputs;
-then the metrics line (``runlog.RunLog``), the checkpoint and the progress bar.
+then the metrics line (``runlog.RunLog``), the online kNN evaluation when due
+(``online_eval.OnlineEval``, before the checkpoint so that a checkpointed step has its line),
+the checkpoint and the progress (``runlog.Progress``).
 
 Everything random is a pure function of (seed, step) or (seed, epoch, sample): the data order and
 views (``contrastkit.training.batches``) and the global RNG before each forward pass. A checkpoint
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,12 +36,21 @@ from contrastkit.data import build_dataset
 from contrastkit.data.captions import CaptionedImages
 from contrastkit.losses import info_nce_bound
 from contrastkit.methods import Method
-from contrastkit.training import ddp, plots
+from contrastkit.training import ddp, plots, presets
 from contrastkit.training.batches import mix_seed, step_batches
-from contrastkit.training.config import TrainConfig, check_config, resumable_fields
+from contrastkit.training.config import (
+    PYTHON_OBJECT,
+    TrainConfig,
+    changeable_fields,
+    check_config,
+    resumable_fields,
+)
 from contrastkit.training.gradcache import cached_step, check_gradient_cache
+from contrastkit.training.loggers import build_sinks, check_logger
+from contrastkit.training.online_eval import OnlineEval
+from contrastkit.training.preflight import preflight
 from contrastkit.training.resolve import resolve_config
-from contrastkit.training.runlog import Progress, RunLog
+from contrastkit.training.runlog import Progress, RunLog, stderr_line
 from contrastkit.training.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -76,17 +88,27 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def prepare(config: TrainConfig) -> tuple[TrainConfig, Any, Method, Any]:
+def prepare(
+    config: TrainConfig, *, dataset=None, backbone: torch.nn.Module | None = None
+) -> tuple[TrainConfig, Any, Method, Any]:
     """Check the config, load the data and build the method, changing nothing on disk.
 
+    ``dataset`` (following the ``contrastkit.data`` contract) and ``backbone`` (a module with
+    ``.feature_dim``) replace what ``config.data`` and ``config.backbone`` name
+    (``contrastkit.fit``: the user's own objects).
+
     Returns:
-        ``(resolved config, dataset, method, view_fn)``.
+        ``(resolved config, dataset, method, view_fn)``; the method is set up for the run's
+        length (``Method.setup``) and has taken one step without gradient on two samples
+        (``preflight``), so settings that clash fail here.
 
     Raises:
         ValueError: any bad setting, named with its value and what was expected.
     """
     check_config(config)
-    dataset = build_dataset(config.data, train=True, seed=config.seed)
+    check_logger(config.logger)  # a missing tensorboard fails here, before any folder exists
+    if dataset is None:
+        dataset = build_dataset(config.data, train=True, seed=config.seed, download=config.download)
     if len(dataset) == 0:
         raise ValueError(f"--data {config.data} has no samples")
     config = resolve_config(config, dataset)
@@ -97,13 +119,16 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, Any, Method, Any]:
         )
     resolve_device(config.device)
     local_batch = ddp.local_batch_size(config.batch_size)  # world size must divide it
-    method = build_method(config)
+    method = build_method(config, backbone)
     method.check_batch_size(local_batch)
     if config.chunk_size is not None:
         check_gradient_cache(method, config.chunk_size)
     view_fn = view_fn_of(config, method.view_recipe, dataset)
     if method.view_recipe == "image_text":  # CLIP: each sample also carries its caption ids
         dataset = CaptionedImages(dataset, method.tokenizer)
+    length = RunLength.of(config, len(dataset))
+    method.setup(length.total, length.per_epoch)  # DINO's schedules need the run's length
+    preflight(method, dataset, view_fn, config.seed)  # settings that clash fail here, not later
     return config, dataset, method, view_fn
 
 
@@ -118,11 +143,20 @@ def view_fn_of(config: TrainConfig, recipe: str, dataset) -> ViewFn | BatchedVie
     return build_view_fn(recipe, dataset, **config.view_options)
 
 
-def train(config: TrainConfig, *, overwrite: bool = False) -> Path:
+def train(
+    config: TrainConfig,
+    *,
+    overwrite: bool = False,
+    on_start: Callable[[Path], None] | None = None,
+    dataset=None,
+    backbone: torch.nn.Module | None = None,
+) -> Path:
     """Train ``config.method`` on ``config.data`` into a new run folder; return the folder.
 
     Every setting is checked (and the data loaded) before the folder is created, so a mistake
     leaves nothing behind. ``overwrite`` replaces the files of an existing run folder.
+    ``on_start(run_dir)`` is called on rank 0 once the folder exists, before the first step
+    (the command line prints the folder there). ``dataset`` and ``backbone``: as ``prepare``.
 
     Raises:
         ValueError: a bad setting, or ``config.out`` exists without ``overwrite``.
@@ -131,50 +165,99 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> Path:
     """
     timeout = timedelta(seconds=config.dist_timeout)
     with ddp.process_group(config.backend, timeout=timeout):  # under torchrun; nothing otherwise
-        config, dataset, method, view_fn = prepare(config)
+        config, dataset, method, view_fn = prepare(config, dataset=dataset, backbone=backbone)
         config.out = distributed.broadcast_object(config.out)  # rank 0's folder name
         run_dir = check_out_dir(config.out, overwrite=overwrite)
         distributed.barrier()  # every process checked the folder before rank 0 creates it
         if distributed.is_main_process():
-            run_dir = create_run_dir(config.out, overwrite=overwrite)
-            write_json(run_dir / CONFIG_FILE, config.to_dict())
+            run_dir = create_run_dir(config.out, config.to_dict(), overwrite=overwrite)
+            presets.announce(config)  # "recipe: moco-shapes (built in; ...)"
+            if on_start is not None:
+                on_start(run_dir)
         return _fit(config, dataset, method, view_fn, run_dir, saved=None)
 
 
-def resume(run_dir: str | os.PathLike, *, device: str | None = None, **overrides: Any) -> Path:
+def resume(
+    run_dir: str | os.PathLike,
+    *,
+    device: str | None = None,
+    on_start: Callable[[Path], None] | None = None,
+    **overrides: Any,
+) -> Path:
     """Continue the run in ``run_dir`` from its checkpoint; return the folder.
+
+    A run killed before its first checkpoint (no checkpoint, no summary) starts again from
+    step 0 with its saved settings.
 
     Args:
         run_dir: a folder written by ``train``.
         device: run on another device than the saved one (the result then may differ slightly).
-        **overrides: fields that do not change the result (``config.resumable_fields()``:
-            ``eval``, ``progress``, ``tsne``, ``num_workers``, ``eval_batch_size``,
-            ``dist_timeout``).
+        on_start: called with the folder on rank 0 once everything is checked, before the
+            first step.
+        **overrides: fields that do not change the weights (``config.resumable_fields()``:
+            ``eval``, ``eval_every``, ``progress``, ``logger``, ``tsne``, ``num_workers``,
+            ``eval_batch_size``, ``dist_timeout``), and those that do but may change
+            mid-run (``config.changeable_fields()``: ``lr``, ``weight_decay``, ``clip_grad``,
+            e.g. a lower lr for a diverged run). A change of the latter takes effect at the
+            checkpoint's step and is appended to ``resumed_changes`` in ``config.json``.
 
     Raises:
-        ValueError: not a run folder, or a missing, corrupted or foreign checkpoint.
+        ValueError: not a run folder, a corrupted or foreign checkpoint, or a run on Python
+            objects (``contrastkit.fit`` with the user's own Dataset or nn.Module).
     """
-    allowed = resumable_fields()
+    allowed = resumable_fields() | changeable_fields()
     if set(overrides) - allowed:
         changed = sorted(set(overrides) - allowed)
         raise ValueError(f"--resume continues the saved settings; cannot change {changed}")
     run_dir = Path(run_dir).expanduser()
     saved = read_config(run_dir)
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    objects = [f for f in ("data", "backbone") if str(getattr(saved, f)).startswith(PYTHON_OBJECT)]
+    if objects:  # contrastkit.fit with the user's own Dataset or nn.Module
+        raise ValueError(
+            f"--resume {run_dir}: its {' and '.join(objects)} were Python objects given to "
+            "contrastkit.fit, which config.json cannot rebuild; train it again from Python"
+        )
+    checkpoint = None
+    if (run_dir / CHECKPOINT_FILE).exists() or (run_dir / SUMMARY_FILE).exists():
+        checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE)  # names what is wrong
     changes = {k: v for k, v in overrides.items() if v is not None}
     if device is not None:
         changes["device"] = device
+    values = {**saved.to_dict(), **changes, "out": str(run_dir)}
+    values["resumed_changes"] = saved.resumed_changes + _recorded_changes(
+        saved, changes, step=int(checkpoint["step"]) if checkpoint else 0
+    )
     timeout = timedelta(seconds=changes.get("dist_timeout", saved.dist_timeout))
     with ddp.process_group(saved.backend, timeout=timeout):
-        config, dataset, method, view_fn = prepare(
-            TrainConfig.from_dict({**saved.to_dict(), **changes, "out": str(run_dir)})
-        )
+        config, dataset, method, view_fn = prepare(TrainConfig.from_dict(values))
         if not os.access(run_dir, os.W_OK):
             raise PermissionError(f"--resume {run_dir}: the folder is not writable")
         if distributed.is_main_process():  # the only writer of the checkpoint
             for stale in remove_stale_temp_files(run_dir / CHECKPOINT_FILE):
                 logger.info("removed %s, left by a checkpoint write that was killed", stale)
+            if checkpoint is None:
+                logger.info("%s has no checkpoint yet: starting again from step 0", run_dir)
+            if config.resumed_changes != saved.resumed_changes:
+                write_json(run_dir / CONFIG_FILE, config.to_dict())
+                logger.info("changed at step %s: %s", *_change_text(config.resumed_changes[-1]))
+            if on_start is not None:
+                on_start(run_dir)
         return _fit(config, dataset, method, view_fn, run_dir, saved=checkpoint)
+
+
+def _recorded_changes(saved: TrainConfig, changes: dict[str, Any], step: int) -> list[dict]:
+    """Return ``[{"step": step, field: [before, after], ...}]`` for the result-changing fields."""
+    changed = {
+        name: [getattr(saved, name), value]
+        for name, value in changes.items()
+        if name in changeable_fields() and value != getattr(saved, name)
+    }
+    return [{"step": step, **changed}] if changed else []
+
+
+def _change_text(change: dict) -> tuple[int, str]:
+    fields_changed = (f"{k} {v[0]} -> {v[1]}" for k, v in change.items() if k != "step")
+    return change["step"], ", ".join(fields_changed)
 
 
 def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) -> Path:
@@ -187,7 +270,6 @@ def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) ->
     main = distributed.is_main_process()  # only rank 0 writes files, logs and progress
     length = RunLength.of(config, len(dataset))
     state = TrainingState(method, config, length, device)
-    method.setup(length.total, length.per_epoch)
     if saved is not None:
         state.restore(saved, run_dir / CHECKPOINT_FILE)
         logger.info("resuming %s at step %d of %d", run_dir, state.step, length.total)
@@ -206,8 +288,11 @@ def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) ->
         rank=distributed.rank(),
         world_size=distributed.world_size(),
         device=device,
+        labels=method.needs_labels,  # the supervised yardstick: y (B,) after the views
     )
-    log = RunLog(run_dir / METRICS_FILE if main else None, config.log_every, length)
+    sinks = build_sinks(config.logger, run_dir) if main else ()  # --logger tensorboard
+    log = RunLog(run_dir / METRICS_FILE if main else None, config.log_every, length, sinks)
+    online = OnlineEval.of(config, length.total, device) if main else None  # rank 0 alone
     bar = Progress(config.progress and main, length, state.step, config.batch_size)
     state.start_clock()
     with log, bar:
@@ -218,6 +303,10 @@ def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) ->
             method.after_step(step, length.total, out)  # EMA, queue, center: from ``out``
             state.step += 1
             loss = log.record(state, out, lr)
+            if online is not None and online.due(state.step):
+                knn = online(method)  # leaves the RNG and train mode as they were
+                log.evaluation(state.step, knn)
+                bar.evaluated(knn)
             if main and (state.step % checkpoint_every == 0 or state.step == length.total):
                 state.save(run_dir / CHECKPOINT_FILE, config)
             bar.advance(loss, lr)
@@ -252,7 +341,11 @@ def _finish(config, method, run_dir: Path, device, length: RunLength, elapsed: f
     total = length.total
     records = read_metrics(run_dir)
     step_records = [r for r in records if r.get("event") == "step"]
-    plots.plot_loss(records, run_dir / "loss.png")
+    negatives = method.num_negatives(config.batch_size)  # None: the loss has no negatives
+    bound = None if negatives is None else info_nce_bound(negatives)
+    title = f"{config.method} on {config.data}: training loss"
+    plots.plot_loss(records, run_dir / "loss.png", bound=bound, title=title)
+    evals = [r for r in records if r.get("event") == "eval"]
     summary: dict[str, Any] = {
         "method": config.method,
         "data": config.data,
@@ -265,14 +358,28 @@ def _finish(config, method, run_dir: Path, device, length: RunLength, elapsed: f
         "train_seconds": elapsed,
         "samples_per_s": total * config.batch_size / max(elapsed, 1e-9),
     }
-    negatives = method.num_negatives(config.batch_size)  # None: the loss has no negatives
     if negatives is not None:
         summary["num_negatives"] = negatives
-        summary["info_nce_bound"] = info_nce_bound(negatives)
+        summary["info_nce_bound"] = bound
+    if evals:
+        summary["online_knn"] = evals[-1]["knn"]
     if config.eval:
         method.eval()
-        summary["eval"] = evaluate_run(method, config, run_dir, str(device))
+        report = stderr_line if config.progress else _silent
+        summary["eval"] = evaluate_run(method, config, run_dir, str(device), progress=report)
+    if evals:
+        final = summary.get("eval", {})
+        references = {
+            f"{name} (final evaluation)": final[key]["knn"]
+            for key, name in (("random_init", "random init"), ("raw", "raw input"))
+            if final.get(key, {}).get("knn") is not None
+        }
+        plots.plot_knn(records, run_dir / "knn.png", references)
     write_json(run_dir / SUMMARY_FILE, summary)
+
+
+def _silent(text: str) -> None:
+    """Report nothing (``--quiet``)."""
 
 
 __all__ = [
