@@ -32,6 +32,7 @@ EXPECTED_PAGES = (
     "training.md",
     "methods.md",
     "data-and-views.md",
+    "photos.md",
     "scaling.md",
     "clip.md",
     "attention.md",

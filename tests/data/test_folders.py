@@ -37,7 +37,7 @@ def test_recursive_labelled_folder_splits_by_class(class_tree):
     assert not set(train.paths) & set(test.paths)
     assert "cats/deep/inner/c4.JPG" in train.paths + test.paths
     x, y = train[0]
-    assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and train.input_shape == (3, 64, 64)
+    assert x.shape == (3, 224, 224) and x.dtype == torch.float32 and train.input_shape == x.shape
     # colour survives decoding and resizing: cats are red, dogs are blue
     for i in range(len(train)):
         x, y = train[i]
@@ -80,7 +80,8 @@ def test_grayscale_and_alpha_images_become_rgb(tmp_path):
     Image.new("L", (20, 20), 128).save(tmp_path / "gray.png")
     Image.new("RGBA", (20, 20), (255, 0, 0, 10)).save(tmp_path / "alpha.png")
     ds = build_folder(str(tmp_path), train=True, image_size=8)
-    assert ds.images.shape[1:] == (3, 8, 8)
+    assert all(ds.load(i)[0].shape == (3, 20, 20) for i in range(len(ds)))
+    assert ds[0][0].shape == (3, 8, 8)
 
 
 def test_missing_empty_and_unreadable_folders(tmp_path):

@@ -19,6 +19,7 @@ from contrastkit.cli import embed as embed_cmd
 from contrastkit.cli import eval as eval_cmd
 from contrastkit.cli import experiment as experiment_cmd
 from contrastkit.cli import export as export_cmd
+from contrastkit.cli import shard as shard_cmd
 from contrastkit.cli import train as train_cmd
 from contrastkit.cli import zeroshot as zeroshot_cmd
 
@@ -31,6 +32,7 @@ SUBCOMMANDS = [
     demo_cmd,
     zeroshot_cmd,
     experiment_cmd,
+    shard_cmd,
 ]
 
 EXIT_USAGE = 2

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the attention grid of one image; return the exit code."""
     import torch
 
-    from contrastkit.data import build_dataset
+    from contrastkit.data import build_dataset, image_size_for
     from contrastkit.evaluation.attention import (
         cls_attention_maps,
         has_attention,
@@ -124,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
         label = Path(args.image).name
     else:
         spec, index = sample
-        dataset = build_dataset(spec, train=args.train_split, seed=getattr(config, "seed", 0))
+        size = image_size_for(spec, getattr(config, "image_size", None))
+        seed = getattr(config, "seed", 0)
+        dataset = build_dataset(spec, train=args.train_split, seed=seed, image_size=size)
         if not 0 <= index < len(dataset):
             raise ValueError(f"--sample index must be in [0, {len(dataset)}), got {index}")
         if getattr(dataset, "kind", None) != "images":

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from contrastkit.checkpoint import atomic_write
-    from contrastkit.data import build_dataset
+    from contrastkit.data import build_dataset, image_size_for
     from contrastkit.evaluation.metrics import embed_dataset
     from contrastkit.training.runs import load_run
     from contrastkit.training.trainer import resolve_device
@@ -96,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
     splits = ("train", "test") if args.split == "all" else (args.split,)
     parts = []
     for split in splits:
-        dataset = build_dataset(args.data, train=split == "train", seed=config.seed)
+        size = image_size_for(args.data, getattr(config, "image_size", None))
+        dataset = build_dataset(
+            args.data, train=split == "train", seed=config.seed, image_size=size
+        )
         shape = [int(s) for s in dataset.input_shape]
         if shape != list(config.input_shape):
             raise ValueError(

@@ -24,15 +24,24 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def format_eval(results: dict[str, Any], title: str) -> str:
-    """Return the evaluation as a text table: one row per metric, one column per encoder."""
-    lines = [f"{title:<28}" + "".join(f"{name:>13}" for _, name in COLUMNS)]
+    """Return the evaluation as a text table: one row per metric, one column per encoder.
+
+    The raw-input column is headed by ``results["raw_label"]`` when there is one ("raw input
+    (32x32 pixels)": large images enter that baseline downsampled).
+    """
+    names = {**dict(COLUMNS), "raw": results.get("raw_label") or dict(COLUMNS)["raw"]}
+    widths = {column: max(13, len(name) + 2) for column, name in names.items()}
+    lines = [f"{title:<28}" + "".join(f"{names[c]:>{widths[c]}}" for c, _ in COLUMNS)]
     for key, label, fmt in ROWS:
         cells = []
         for column, _ in COLUMNS:
             value = results.get(column, {}).get(key)
             cells.append("-" if value is None else fmt.format(value))
         if any(c != "-" for c in cells):
-            lines.append(f"{label:<28}" + "".join(f"{c:>13}" for c in cells))
+            row = "".join(
+                f"{cell:>{widths[c]}}" for (c, _), cell in zip(COLUMNS, cells, strict=True)
+            )
+            lines.append(f"{label:<28}" + row)
     return "\n".join(lines)
 
 

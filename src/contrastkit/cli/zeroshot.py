@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the run zero-shot and print the report; return the exit code."""
-    from contrastkit.data import build_dataset
+    from contrastkit.data import build_dataset, image_size_for
     from contrastkit.evaluation.zeroshot import (
         DEFAULT_TEMPLATES,
         check_labels,
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     method, config = load_run(args.run_dir, device=str(device))
     spec = args.data or config.data
-    dataset = build_dataset(spec, train=False, seed=config.seed)
+    size = image_size_for(spec, getattr(config, "image_size", None))
+    dataset = build_dataset(spec, train=False, seed=config.seed, image_size=size)
     if labels is None:
         labels = getattr(dataset, "class_names", None)
     print(f"zero-shot on the held-out split of {spec}: {len(dataset)} images")

@@ -23,9 +23,10 @@ from contrastkit.data.digits import build_digits
 from contrastkit.data.folders import build_folder
 from contrastkit.data.pairs import build_pairs
 from contrastkit.data.shapes import build_shapes, build_shapes64
+from contrastkit.data.shards import build_shards
 from contrastkit.data.toy import build_toy
 
-# name -> builder(path, *, train, seed, download) -> Dataset
+# name -> builder(path, *, train, seed, download[, image_size]) -> Dataset
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "toy": build_toy,
     "digits": build_digits,
@@ -33,12 +34,15 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "shapes": build_shapes,
     "shapes64": build_shapes64,
     "folder": build_folder,
+    "shards": build_shards,
     "cifar10": build_cifar10,
     "cifar100": build_cifar100,
 }
 
 # names whose spec must carry a path, e.g. "folder:PATH"
-NEEDS_PATH: set[str] = {"pairs", "folder", "cifar10", "cifar100"}
+NEEDS_PATH: set[str] = {"pairs", "folder", "shards", "cifar10", "cifar100"}
+# names whose photos are resized to --image-size (the others have their own fixed size)
+SIZED: set[str] = {"folder", "shards"}
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -54,8 +58,19 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, (path or None)
 
 
+def image_size_for(spec: str, image_size: int | None) -> int | None:
+    """Return ``image_size`` for data resized to it (``SIZED``), else None: what a trained
+    run's ``image_size`` means for other data given to ``embed``, ``attention``..."""
+    return image_size if spec.partition(":")[0] in SIZED else None
+
+
 def build_dataset(
-    spec: str, *, train: bool = True, seed: int = 0, download: bool = False
+    spec: str,
+    *,
+    train: bool = True,
+    seed: int = 0,
+    download: bool = False,
+    image_size: int | None = None,
 ) -> Dataset:
     """Build the train or test split of the dataset named by ``spec``.
 
@@ -64,12 +79,21 @@ def build_dataset(
         train: the training split if True, else the held-out split.
         seed: seeds generated data and fixed splits.
         download: allow torchvision to download (CIFAR only); never done otherwise.
+        image_size: the side photos are resized to (``folder`` and ``shards`` only; None: 224).
 
     Raises:
-        ValueError: unknown name, missing path, or data that cannot be used.
+        ValueError: unknown name, missing path, data that cannot be used, or an image size
+            for data of a fixed size.
     """
     name, path = parse_spec(spec)
-    return DATASETS[name](path, train=train, seed=seed, download=download)
+    if image_size is None:
+        return DATASETS[name](path, train=train, seed=seed, download=download)
+    if name not in SIZED:
+        raise ValueError(
+            f"--image-size applies to {' and '.join(sorted(SIZED))} data, whose photos are "
+            f"resized to it; --data {spec} has a fixed size (leave --image-size out)"
+        )
+    return DATASETS[name](path, train=train, seed=seed, download=download, image_size=image_size)
 
 
-__all__ = ["DATASETS", "build_dataset", "parse_spec"]
+__all__ = ["DATASETS", "NEEDS_PATH", "SIZED", "build_dataset", "image_size_for", "parse_spec"]

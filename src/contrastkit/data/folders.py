@@ -1,10 +1,22 @@
 """``folder:PATH``: any folder of images, searched recursively, with or without class folders.
 
-Files ending in .png, .jpg, .jpeg, .bmp, .gif, .webp, .tif or .tiff (any case) are read with PIL,
-converted to RGB, and resized and centre-cropped to ``image_size`` x ``image_size`` (64 by
-default; ``PIL.ImageOps.fit``), so that every sample has the same shape and batches stack. All
-images are decoded once, when the dataset is first built, and kept in memory as uint8
-(N * 3 * 64 * 64 bytes: 120 MB for 10,000 images); the train and test splits share that cache.
+Files ending in .png, .jpg, .jpeg, .bmp, .gif, .webp, .tif or .tiff (any case) are images. When
+the data set is built, each file's header is read (not its pixels) to find the files that are
+not images or would be too large to decode (``contrastkit.data.decode``); they are skipped with
+one warning that counts them and names the first.
+
+Two ways to serve the images, chosen by size and said in the log:
+
+- **streamed** (the default): nothing but the file names is kept in memory. DataLoader worker
+  processes read and decode each image when a batch needs it (``--num-workers``).
+- **in memory**, for small folders whose decoded images take at most ``IN_MEMORY_BYTES`` (64
+  MiB: about 119 photos of 500x375 px): every image is decoded once, at full resolution, and
+  kept, which is faster than decoding a file each time it is drawn.
+
+Either way the trainer cuts its random resized crops from the full-resolution image before
+resizing them to ``--image-size`` (224 by default), as torchvision's ``RandomResizedCrop`` does
+on a photo (``contrastkit.transforms.full_resolution``), and ``ds[i]`` (what evaluation embeds)
+is the image resized and centre-cropped to that size.
 
 Labels: when every image sits inside a first-level sub-folder (``PATH/cat/x.jpg``,
 ``PATH/dog/y/z.png``), that folder is its class (``class_names`` sorted); otherwise the data is
@@ -15,7 +27,6 @@ chosen by the MD5 hash of their relative paths, so the split does not depend on 
 order of the files on disk; a group of two or more images always puts at least one in each
 split, and a group of a single image puts it in both.
 
-Unreadable or corrupt files are skipped with one warning that counts them and names the first.
 File names need not be valid UTF-8 (a name written by another system's encoding is read as
 Python gives it, ``os.fsdecode``, and hashed by its bytes); messages name such paths by ``repr``,
 and a class folder whose name is not valid UTF-8 shows it with U+FFFD in ``class_names``.
@@ -27,29 +38,42 @@ import functools
 import hashlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
+from torch import Tensor
 
-from contrastkit.data.in_memory import InMemoryImages
+from contrastkit.data.decode import UnreadableImageError, decode_rgb, image_header
+from contrastkit.data.streaming import FileImages
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-IMAGE_SIZE = 64
+IMAGE_SIZE = 224  # --image-size's default for folders
+IN_MEMORY_BYTES = 64 * 2**20  # folders whose decoded images fit in this are held in memory
 TEST_FRACTION = 0.2
-# what PIL raises on files it cannot decode (truncated, corrupt, not an image, too large)
-_UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
-def _read(path: Path, size: int) -> np.ndarray:
-    """Decode one image file to RGB, resized and centre-cropped: (S, S, 3) uint8."""
-    with Image.open(path) as image:
-        image.draft("RGB", (size, size))  # JPEG: let the decoder downscale (much faster)
-        rgb = image.convert("RGB")
-    return np.asarray(ImageOps.fit(rgb, (size, size), Image.Resampling.BICUBIC))
+@dataclass(frozen=True)
+class FolderScan:
+    """The readable images under a folder, with their classes.
+
+    Attributes:
+        root: the folder, resolved.
+        names: relative POSIX paths of the N readable images, sorted.
+        groups: (N,) the class of each image (all 0 when unlabelled).
+        class_names: the first-level sub-folders, sorted, or None when unlabelled.
+        pixels: the number of pixels of all N images, from their headers.
+        unreadable: the image files whose header cannot be read (skipped).
+    """
+
+    root: Path
+    names: list[str]
+    groups: list[int]
+    class_names: list[str] | None
+    pixels: int
+    unreadable: tuple[str, ...]
 
 
 def _scan(root: Path) -> list[Path]:
@@ -57,31 +81,119 @@ def _scan(root: Path) -> list[Path]:
     return sorted(files)
 
 
-@functools.lru_cache(maxsize=2)
-def _load(root: Path, size: int, signature: tuple) -> tuple[np.ndarray, list[str]]:
-    """Decode every readable image under root: (N, 3, S, S) uint8 and their relative paths.
-
-    ``signature`` (relative path, mtime, byte size of every file) keys the cache, so changed
-    files are read again.
-    """
-    images, names, bad = [], [], []
-    for name, *_ in signature:
-        try:
-            images.append(_read(root / name, size))
-            names.append(name)
-        except _UNREADABLE:
-            bad.append(name)
-    if bad:
-        log.warning(
-            "skipped %d unreadable image file(s) under %r (first: %r)", len(bad), str(root), bad[0]
-        )
-    if not images:
+@functools.lru_cache(maxsize=4)
+def _report_unreadable(root: Path, bad: tuple[str, ...], total: int) -> None:
+    """Warn once per folder and set of bad files; raise when no file is readable."""
+    if bad and len(bad) == total:
         raise ValueError(
             f"folder {str(root)!r} has no readable image: all {len(bad)} image file(s) failed "
             f"to decode (first: {bad[0]!r})"
         )
-    log.info("read %d images of %dx%d from %s", len(images), size, size, root)
-    return np.stack(images).transpose(0, 3, 1, 2), names
+    if bad:
+        log.warning(
+            "skipped %d unreadable image file(s) under %r (first: %r)", len(bad), str(root), bad[0]
+        )
+
+
+@functools.lru_cache(maxsize=4)
+def _readable(root: Path, signature: tuple) -> tuple[list[str], int, tuple[str, ...]]:
+    """Return (readable names, their pixel count, unreadable names), from each file's header.
+
+    ``signature`` (relative path, mtime, byte size of every file) keys the cache, so changed
+    files are checked again.
+    """
+    good, bad, pixels = [], [], 0
+    for name, *_ in signature:
+        try:
+            _, width, height = image_header(root / name, name)
+        except UnreadableImageError:
+            bad.append(name)
+            continue
+        good.append(name)
+        pixels += width * height
+    return good, pixels, tuple(bad)
+
+
+def scan_folder(path: str | None) -> FolderScan:
+    """Find the readable images under ``path`` and their classes.
+
+    Raises:
+        ValueError: the folder is missing, not a folder, or holds no readable image.
+    """
+    if not path:
+        raise ValueError("folder dataset needs a path: write it as 'folder:PATH'")
+    root = Path(path).expanduser().resolve()
+    if not root.exists():
+        raise ValueError(f"image folder {path!r} does not exist")
+    if not root.is_dir():
+        raise ValueError(f"image folder {path!r} is not a folder")
+    files = _scan(root)
+    if not files:
+        raise ValueError(
+            f"image folder {path!r} holds no image file (looked recursively for "
+            f"{', '.join(EXTENSIONS)})"
+        )
+    signature = tuple(
+        (f.relative_to(root).as_posix(), f.stat().st_mtime_ns, f.stat().st_size) for f in files
+    )
+    names, pixels, bad = _readable(root, signature)
+    if not names:
+        _report_unreadable(root, bad, len(files))
+    parts = [name.split("/") for name in names]
+    if all(len(p) >= 2 for p in parts):  # every image inside a class folder
+        folders = sorted({p[0] for p in parts})
+        groups = [folders.index(p[0]) for p in parts]
+        classes = [_printable(name) for name in folders]
+        return FolderScan(root, names, groups, classes, pixels, bad)
+    return FolderScan(root, names, [0] * len(names), None, pixels, bad)
+
+
+class FolderImages(FileImages):
+    """The images of a folder, read from disk when they are needed (see the module docstring).
+
+    Args:
+        root: the folder.
+        names: the relative paths of its images; labels, class_names, image_size: as
+            ``FileImages``.
+        decoded: each image already decoded, (3, H, W) uint8 (the in-memory way), or None.
+    """
+
+    def __init__(
+        self, root: Path, names, labels, class_names, image_size: int, decoded=None
+    ) -> None:
+        super().__init__(names, labels, class_names, image_size, "folder")
+        self.root = root
+        self.paths = self.names
+        self.decoded = None if decoded is None else list(decoded)
+        self.in_memory = decoded is not None
+
+    def read_bytes(self, index: int) -> bytes:
+        """Return the bytes of image ``index``'s file."""
+        return (self.root / self.names[index]).read_bytes()
+
+    def decode(self, index: int) -> Tensor:
+        """Return image ``index`` at full resolution: (3, H, W) uint8."""
+        if self.decoded is not None:
+            return self.decoded[index]
+        return super().decode(index)
+
+
+@functools.lru_cache(maxsize=2)
+def _decode_all(root: Path, names: tuple[str, ...]) -> tuple[tuple, tuple, tuple]:
+    """Decode every image at full resolution.
+
+    Returns:
+        The decoded images (tensors (3, H, W) uint8), their names, and the names of the files
+        that failed to decode.
+    """
+    images, kept, bad = [], [], []
+    for name in names:
+        try:
+            images.append(decode_rgb((root / name).read_bytes(), name))
+            kept.append(name)
+        except (UnreadableImageError, OSError):
+            bad.append(name)
+    return tuple(images), tuple(kept), tuple(bad)
 
 
 def _printable(name: str) -> str:
@@ -117,51 +229,54 @@ def build_folder(
     train: bool = True,
     seed: int = 0,
     download: bool = False,
-    image_size: int = IMAGE_SIZE,
-) -> InMemoryImages:
-    """Read the images under ``path`` and return the train (80%) or test (20%) split.
+    image_size: int | None = None,
+) -> FolderImages:
+    """Return the train (80%) or test (20%) split of the images under ``path``.
 
     Args:
         path: a folder, searched recursively.
         train: which split.
         seed: unused: the split depends on file names only, so runs stay comparable.
         download: unused; nothing is downloaded.
-        image_size: side S of the square every image is resized and centre-cropped to.
+        image_size: side S of the views and of the evaluation images (default 224).
 
     Raises:
         ValueError: the folder is missing, not a folder, or holds no readable image.
     """
-    if not path:
-        raise ValueError("folder dataset needs a path: write it as 'folder:PATH'")
-    if image_size < 1:
-        raise ValueError(f"image_size must be >= 1, got {image_size}")
-    root = Path(path).expanduser().resolve()
-    if not root.exists():
-        raise ValueError(f"image folder {path!r} does not exist")
-    if not root.is_dir():
-        raise ValueError(f"image folder {path!r} is not a folder")
-    files = _scan(root)
-    if not files:
-        raise ValueError(
-            f"image folder {path!r} holds no image file (looked recursively for "
-            f"{', '.join(EXTENSIONS)})"
-        )
-    signature = tuple(
-        (f.relative_to(root).as_posix(), f.stat().st_mtime_ns, f.stat().st_size) for f in files
-    )
-    images, names = _load(root, int(image_size), signature)
-    parts = [name.split("/") for name in names]
-    if all(len(p) >= 2 for p in parts):  # every image inside a class folder
-        folders = sorted({p[0] for p in parts})
-        groups = [folders.index(p[0]) for p in parts]
-        class_names = [_printable(name) for name in folders]
-    else:
-        class_names, groups = None, [0] * len(names)
+    size = IMAGE_SIZE if image_size is None else image_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"--image-size must be an integer >= 1, got {image_size!r}")
+    scan = scan_folder(path)
+    names, groups, decoded, bad = scan.names, scan.groups, None, scan.unreadable
+    if 3 * scan.pixels <= IN_MEMORY_BYTES:  # files that fail to decode are dropped first
+        images, kept, failed = _decode_all(scan.root, tuple(names))
+        bad = tuple(sorted(bad + failed))
+        position = {name: i for i, name in enumerate(names)}
+        groups = [groups[position[name]] for name in kept]
+        names, decoded = list(kept), images
+    _report_unreadable(scan.root, bad, len(names) + len(bad))
     index = split_indices(names, groups, train)
-    labels = torch.tensor([groups[i] for i in index]) if class_names else None
-    dataset = InMemoryImages(torch.from_numpy(images[index]), labels, class_names, "folder")
-    dataset.paths = [names[i] for i in index]
-    return dataset
+    labels = torch.tensor([groups[i] for i in index]) if scan.class_names else None
+    split = "train" if train else "test"
+    how = "decoded once and held in memory" if decoded else f"streamed from {scan.root}"
+    log.info("folder: %d %s images at %d px, %s", len(index), split, size, how)
+    return FolderImages(
+        scan.root,
+        [names[i] for i in index],
+        labels,
+        scan.class_names,
+        size,
+        None if decoded is None else [decoded[i] for i in index],
+    )
 
 
-__all__ = ["EXTENSIONS", "IMAGE_SIZE", "build_folder", "split_indices"]
+__all__ = [
+    "EXTENSIONS",
+    "IMAGE_SIZE",
+    "IN_MEMORY_BYTES",
+    "FolderImages",
+    "FolderScan",
+    "build_folder",
+    "scan_folder",
+    "split_indices",
+]

@@ -7,7 +7,8 @@ encoder, a randomly initialised one and the raw input (flattened pixels or point
   over all pairs i < j (computed exactly in O(N F) from per-class sums).
 - kNN accuracy: weighted k-nearest neighbours on cosine similarity, k = 20, weights
   exp(similarity / 0.07), as in DINO (Caron et al. 2021) and Wu et al. 2018.
-- linear-probe accuracy: logistic regression on standardised frozen features.
+- linear-probe accuracy: logistic regression on standardised frozen features
+  (``contrastkit.evaluation.linear_probe``: scikit-learn, or torch for large problems).
 - alignment and uniformity: Wang & Isola 2020, "Understanding Contrastive Representation
   Learning through Alignment and Uniformity on the Hypersphere".
 - effective rank: exp of the entropy of the normalised singular values (Roy & Vetterli 2007),
@@ -21,13 +22,18 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from contrastkit.evaluation.linear_probe import linear_probe_accuracy
 
 logger = logging.getLogger(__name__)
+
+RAW_MAX_SIDE = 32  # images with a larger side enter the raw-input baseline area-downsampled
 
 
 def _check_features(name: str, features: Tensor, min_rows: int = 1) -> None:
@@ -147,37 +153,6 @@ def knn_accuracy(
     return correct / test_unit.shape[0]
 
 
-def linear_probe_accuracy(
-    train_feats: Tensor,
-    train_labels: Tensor,
-    test_feats: Tensor,
-    test_labels: Tensor,
-    max_iter: int = 2000,
-    C: float = 1.0,
-) -> float:
-    """Return the test accuracy of a logistic regression trained on frozen, standardised features.
-
-    Args:
-        train_feats: (M, F); train_labels: (M,).
-        test_feats: (N, F); test_labels: (N,).
-        max_iter: L-BFGS iterations.
-        C: inverse L2 regularisation strength (scikit-learn's convention).
-    """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    _check_split(train_feats, train_labels, test_feats, test_labels)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=C))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(train_feats.double().numpy(), train_labels.numpy())
-    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        logger.warning("linear probe: logistic regression did not converge in %d steps", max_iter)
-    return float(model.score(test_feats.double().numpy(), test_labels.numpy()))
-
-
 def unevaluable(train_labels: Tensor, test_labels: Tensor) -> dict[str, str]:
     """Return the label-based metrics the split cannot support, each with the reason why.
 
@@ -271,11 +246,44 @@ def effective_rank(z: Tensor) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+def subset_index(n: int, limit: int, seed: int) -> Tensor:
+    """Return range(n) (N,), or for n > limit the first ``limit`` of a permutation fixed by seed.
+
+    The subset does not touch the global RNG.
+    """
+    if n <= limit:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
+
+
+def _collate(items: list) -> tuple[Tensor, Tensor]:
+    """Stack B samples ``(x, y)`` into x (B, ...) and y (B,) long, as the old loop did."""
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
+
+
+def _batches(dataset, batch_size: int, num_workers: int) -> DataLoader:
+    """Return the dataset in order, in batches (x (B, ...), y (B,)), read by ``num_workers``."""
+    if batch_size < 1 or num_workers < 0:
+        raise ValueError(
+            f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}"
+        )
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate
+    )
+
+
 @torch.no_grad()
 def embed_dataset(
-    method_or_encoder: nn.Module, dataset, batch_size: int = 512, device: str = "cpu"
+    method_or_encoder: nn.Module,
+    dataset,
+    batch_size: int = 512,
+    device: str = "cpu",
+    num_workers: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Return the representations h of every sample and their labels, in dataset order.
+
+    The samples stream through a ``DataLoader``: only one batch of inputs and the features are
+    held, whatever the size of the dataset.
 
     Args:
         method_or_encoder: a ``Method`` (its ``embed`` is used: h, never z) or any module
@@ -283,6 +291,7 @@ def embed_dataset(
         dataset: ``ds[i] -> (x, y)``.
         batch_size: samples per forward pass.
         device: where to run the encoder.
+        num_workers: processes reading the dataset (0: the main process).
 
     Returns:
         features (N, F) float32 on the CPU and labels (N,) long (-1 where unlabelled).
@@ -292,34 +301,98 @@ def embed_dataset(
     method_or_encoder.eval()
     feats, labels = [], []
     try:
-        for start in range(0, len(dataset), batch_size):
-            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-            x = torch.stack([item[0] for item in items]).to(device)
-            feats.append(encode(x).float().cpu())
-            labels.extend(int(item[1]) for item in items)
+        for x, y in _batches(dataset, batch_size, num_workers):
+            feats.append(encode(x.to(device)).float().cpu())
+            labels.append(y)
     finally:
         method_or_encoder.train(was_training)
-    return torch.cat(feats), torch.tensor(labels, dtype=torch.long)
+    return torch.cat(feats), torch.cat(labels)
 
 
-def raw_features(dataset) -> tuple[Tensor, Tensor]:
-    """Return the raw inputs flattened (N, prod(input_shape)) and labels (N,): the baseline."""
-    xs = [dataset[i] for i in range(len(dataset))]
-    return (
-        torch.stack([x.reshape(-1).float() for x, _ in xs]),
-        torch.tensor([int(y) for _, y in xs], dtype=torch.long),
-    )
+def raw_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """Return the shape of one sample in the raw-input baseline, before it is flattened.
+
+    Images (C, H, W) with a side above ``RAW_MAX_SIDE`` become (C, min(H, 32), min(W, 32));
+    smaller images and anything else (points) keep their shape.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or max(shape[1:]) <= RAW_MAX_SIDE:
+        return shape
+    return (shape[0], min(shape[1], RAW_MAX_SIDE), min(shape[2], RAW_MAX_SIDE))
+
+
+def raw_input(x: Tensor) -> Tensor:
+    """Return a batch's raw-input baseline features: (B, ...) -> (B, prod(raw_shape)) float32.
+
+    Images larger than ``RAW_MAX_SIDE`` are area-downsampled (each output pixel the mean of the
+    input pixels it covers), so the baseline of 224 px images is 3 x 32 x 32 = 3072 wide, not
+    150528; everything else is only flattened.
+    """
+    x = x.float()
+    target = raw_shape(x.shape[1:])
+    if target != tuple(x.shape[1:]):
+        x = F.adaptive_avg_pool2d(x, target[1:])  # (B, C, <= 32, <= 32)
+    return x.flatten(1)
+
+
+@torch.no_grad()
+def embed_views(
+    encoders: dict[str, nn.Module | None], batches, device: str = "cpu"
+) -> dict[str, list[Tensor]]:
+    """Return each encoder's features of every view in a stream of batches of views.
+
+    Every encoder encodes a batch while it is in memory, so views that are costly to make are
+    made once for all encoders and only features are kept (alignment of several encoders).
+
+    Args:
+        encoders: name -> a ``Method`` or module, as ``embed_dataset`` takes, or None for the
+            raw-input baseline (``raw_input``).
+        batches: an iterable of batches, each V tensors (B, ...): view v of B samples.
+        device: where the encoders run.
+
+    Returns:
+        name -> V features (n, F) float32 on the CPU, n the samples of all batches.
+    """
+    feats: dict[str, list[list[Tensor]]] = {name: [] for name in encoders}
+    for views in batches:
+        for name, encoder in encoders.items():
+            feats[name].append(
+                [
+                    raw_input(x).cpu()
+                    if encoder is None
+                    else embed_dataset(encoder, [(row, -1) for row in x], len(x), device)[0]
+                    for x in views
+                ]
+            )
+    return {name: [torch.cat(f) for f in zip(*parts, strict=True)] for name, parts in feats.items()}
+
+
+def raw_features(dataset, batch_size: int = 512, num_workers: int = 0) -> tuple[Tensor, Tensor]:
+    """Return the raw-input baseline (N, prod(raw_shape)) and labels (N,), in dataset order.
+
+    Streamed in batches like ``embed_dataset``; see ``raw_input`` for what a sample becomes.
+    """
+    feats, labels = [], []
+    for x, y in _batches(dataset, batch_size, num_workers):
+        feats.append(raw_input(x))
+        labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
 
 
 __all__ = [
+    "RAW_MAX_SIDE",
     "alignment",
     "effective_rank",
     "embed_dataset",
+    "embed_views",
     "knn_accuracy",
     "linear_probe_accuracy",
     "raw_features",
+    "raw_input",
+    "raw_shape",
     "separation",
     "separation_gap",
+    "subset_index",
     "unevaluable",
     "uniformity",
 ]

@@ -8,13 +8,21 @@ resumed at step s rebuilds exactly the batches an uninterrupted run would have s
 on, and worker processes need no seeding. The last incomplete batch is dropped: every step sees
 a full batch.
 
+Sharded data (``shards:DIR``, whose samples come in tar files: ``dataset.shard_sizes``) is
+split by shard instead, so that each process reads only its own files: in epoch e the shards are
+permuted by (seed, e), process r takes shards r, r + W, r + 2W... of that order, and its samples
+are shuffled by (seed, e, r). Every process has at least the floor(S / W) smallest shards' worth
+of samples, which fixes the steps of an epoch (``steps_per_epoch``) whatever the permutation.
+
+Data sets of full-resolution photos (``full_resolution``) are loaded by
+``contrastkit.training.photo_batches``, which cuts the views' crops in the workers.
+
 Letters used in shapes: B batch size (per process), V views, U uniform draws per sample.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -23,13 +31,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from contrastkit.transforms import BatchedViews, ViewFn
-
-
-def mix_seed(*parts: int) -> int:
-    """Hash integers into one 63-bit seed (stable across processes and Python versions)."""
-    digest = hashlib.blake2b(repr(tuple(int(p) for p in parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
+from contrastkit.training.photo_batches import photo_batches
+from contrastkit.training.samples import (
+    DrawDataset,
+    ViewDataset,
+    collate_views,
+    mix_seed,
+)
+from contrastkit.transforms import BatchedViews, FullResolutionViews, ViewFn
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
@@ -38,108 +47,71 @@ def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
     return torch.randperm(n, generator=generator)
 
 
-def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
-    """Return the number of full global batches in an epoch of n samples."""
-    return n // (batch_size * world_size)
+def steps_per_epoch(
+    n: int, batch_size: int, world_size: int = 1, shard_sizes: Sequence[int] | None = None
+) -> int:
+    """Return the number of full global batches in an epoch of n samples.
+
+    Args:
+        n: the samples.
+        batch_size: per-process batch size B.
+        world_size: W processes.
+        shard_sizes: the samples of each shard, in order, for sharded data (None: not sharded).
+
+    Raises:
+        ValueError: fewer shards than processes.
+    """
+    if shard_sizes is None:
+        return n // (batch_size * world_size)
+    if len(shard_sizes) < world_size:
+        raise ValueError(
+            f"the data has {len(shard_sizes)} shard(s), fewer than the {world_size} processes: "
+            "make more, smaller shards (contrastkit shard --shard-size)"
+        )
+    return sum(sorted(shard_sizes)[: len(shard_sizes) // world_size]) // batch_size
+
+
+def shard_order(
+    seed: int, epoch: int, shard_sizes: Sequence[int], rank: int = 0, world_size: int = 1
+) -> list[int]:
+    """Return process ``rank``'s samples of ``epoch`` in order, all from its own shards.
+
+    Shard k holds the samples ``sum(shard_sizes[:k])`` to ``sum(shard_sizes[:k + 1]) - 1``.
+    """
+    starts = [0]
+    for size in shard_sizes:
+        starts.append(starts[-1] + int(size))
+    shards = epoch_order(seed, epoch, len(shard_sizes)).tolist()[rank::world_size]
+    mine = torch.cat([torch.arange(starts[k], starts[k + 1]) for k in shards])
+    generator = torch.Generator().manual_seed(mix_seed(seed, epoch, rank, -2))
+    return mine[torch.randperm(len(mine), generator=generator)].tolist()
 
 
 def batch_indices(
-    seed: int, epoch: int, n: int, batch_size: int, rank: int = 0, world_size: int = 1
+    seed: int,
+    epoch: int,
+    n: int,
+    batch_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+    shard_sizes: Sequence[int] | None = None,
 ) -> list[list[int]]:
     """Return this process's sample indices of every full batch of ``epoch``.
 
     Global batch b is ``order[b * B * W : (b + 1) * B * W]``; process r takes its r-th slice of B.
+    Sharded data (``shard_sizes``): batch b of process r is ``shard_order(...)[b * B : (b + 1) *
+    B]``.
     """
+    steps = steps_per_epoch(n, batch_size, world_size, shard_sizes)
+    if shard_sizes is not None:
+        order = shard_order(seed, epoch, shard_sizes, rank, world_size)
+        return [order[b * batch_size : (b + 1) * batch_size] for b in range(steps)]
     order = epoch_order(seed, epoch, n).tolist()
     global_batch = batch_size * world_size
     return [
         order[start + rank * batch_size : start + (rank + 1) * batch_size]
-        for start in range(
-            0, steps_per_epoch(n, batch_size, world_size) * global_batch, global_batch
-        )
+        for start in range(0, steps * global_batch, global_batch)
     ]
-
-
-class _SeededSamples(Dataset):
-    """Item i of the wrapped dataset, made from sample i and a seed fixed by (seed, epoch, i).
-
-    With ``labels`` the item also ends with sample i's class y (a long scalar tensor).
-    """
-
-    def __init__(self, dataset: Dataset, seed: int, epoch: int, labels: bool = False) -> None:
-        self.dataset = dataset
-        self.seed = seed
-        self.epoch = epoch
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        x, y = self.dataset[index]
-        item = self.make(x, mix_seed(self.seed, self.epoch, index))
-        return [*item, torch.as_tensor(y, dtype=torch.long)] if self.labels else item
-
-    def make(self, x: Tensor, seed: int):
-        """Return the item of raw sample ``x`` whose randomness is fixed by ``seed``."""
-        raise NotImplementedError
-
-
-class ViewDataset(_SeededSamples):
-    """Wraps a dataset so that item i is the list of views of sample i, made reproducibly.
-
-    Args:
-        dataset: ``ds[i] -> (x, y)``.
-        view_fn: one raw x -> list of V views (uses torch's global RNG).
-        seed: the run's seed.
-        epoch: the epoch whose views these are.
-        labels: end each item with the sample's class y (``Method.needs_labels``).
-    """
-
-    def __init__(
-        self, dataset: Dataset, view_fn: ViewFn, seed: int, epoch: int, labels: bool = False
-    ) -> None:
-        super().__init__(dataset, seed, epoch, labels)
-        self.view_fn = view_fn
-
-    def make(self, x: Tensor, seed: int) -> list[Tensor]:
-        """Return the V views of ``x``, made under torch's global RNG seeded by ``seed``."""
-        # the default CPU generator alone is reseeded (torch.manual_seed would also touch every
-        # accelerator, 100x slower); views are made on the CPU
-        state = torch.get_rng_state()
-        try:
-            torch.default_generator.manual_seed(seed)
-            return self.view_fn(x)
-        finally:
-            torch.set_rng_state(state)
-
-
-class DrawDataset(_SeededSamples):
-    """Wraps a dataset so that item i is ``(x_i, u_i)``: the raw sample and its view draws.
-
-    Args:
-        dataset: ``ds[i] -> (x, y)``.
-        num_draws: U, the uniform numbers in [0, 1) one sample's views consume.
-        seed: the run's seed.
-        epoch: the epoch whose views these are.
-        labels: end each item with the sample's class y (``Method.needs_labels``).
-    """
-
-    def __init__(
-        self, dataset: Dataset, num_draws: int, seed: int, epoch: int, labels: bool = False
-    ) -> None:
-        super().__init__(dataset, seed, epoch, labels)
-        self.num_draws = num_draws
-
-    def make(self, x: Tensor, seed: int) -> tuple[Tensor, Tensor]:
-        """Return ``(x, u)``: x unchanged and its U draws from a generator seeded by ``seed``."""
-        generator = torch.Generator().manual_seed(seed)
-        return x, torch.rand(self.num_draws, generator=generator)  # (U,)
-
-
-def collate_views(samples: list[list[Tensor]]) -> list[Tensor]:
-    """Stack B samples of V views each into V tensors of shape (B, ...)."""
-    return [torch.stack(views) for views in zip(*samples, strict=True)]
 
 
 def epoch_batches(
@@ -155,14 +127,16 @@ def epoch_batches(
     world_size: int = 1,
     device: torch.device | str = "cpu",
     labels: bool = False,
+    decode: str = "workers",
 ) -> Iterator[list[Tensor]]:
     """Return the batches of ``epoch`` from ``start_batch`` on, each V x (B, ...) on ``device``.
 
     Args:
-        dataset: the training data.
+        dataset: the training data (sharded when it has ``shard_sizes``).
         view_fn: from ``contrastkit.transforms.build_view_fn`` (views made per sample, in the
             loader) or ``build_batched_view_fn`` (raw images and draws are loaded, moved to
-            ``device`` and turned into views there, one call per view).
+            ``device`` and turned into views there, one call per view; for full-resolution
+            photos, ``FullResolutionViews``: see ``contrastkit.training.photo_batches``).
         seed: the run's seed.
         epoch: 0-based epoch.
         batch_size: per-process batch size B.
@@ -171,8 +145,24 @@ def epoch_batches(
         rank, world_size: this process's slice of each global batch.
         device: where the views are returned.
         labels: append the batch's classes y (B,) long after the views (``Method.needs_labels``).
+        decode: where full-resolution photos are decoded: "workers" or "device".
     """
-    batches = batch_indices(seed, epoch, len(dataset), batch_size, rank, world_size)[start_batch:]
+    shards = getattr(dataset, "shard_sizes", None)
+    batches = batch_indices(seed, epoch, len(dataset), batch_size, rank, world_size, shards)
+    batches = batches[start_batch:]
+    if isinstance(view_fn, FullResolutionViews):
+        yield from photo_batches(
+            dataset,
+            view_fn,
+            batches,
+            seed=seed,
+            epoch=epoch,
+            num_workers=num_workers,
+            device=torch.device(device),
+            labels=labels,
+            decode=decode,
+        )
+        return
     batched = isinstance(view_fn, BatchedViews)
     loader = DataLoader(
         DrawDataset(dataset, view_fn.num_draws, seed, epoch, labels)
@@ -226,18 +216,19 @@ def step_batches(
         start_step: the first step: a run resumed there gets the batches an uninterrupted run
             gets from there on.
         total_steps: the step to stop before.
-        **loading: ``num_workers``, ``rank``, ``world_size``, ``device``, ``labels``, as for
-            ``epoch_batches``.
+        **loading: ``num_workers``, ``rank``, ``world_size``, ``device``, ``labels``, ``decode``,
+            as for ``epoch_batches``.
     """
     n, rank, world_size = len(dataset), loading.get("rank", 0), loading.get("world_size", 1)
-    per_epoch = steps_per_epoch(n, batch_size, world_size)
+    shards = getattr(dataset, "shard_sizes", None)
+    per_epoch = steps_per_epoch(n, batch_size, world_size, shards)
     batches_of = partial(
         epoch_batches, dataset, view_fn, seed=seed, batch_size=batch_size, **loading
     )
     step = start_step
     while step < total_steps:
         epoch, first = divmod(step, per_epoch)
-        indices = batch_indices(seed, epoch, n, batch_size, rank, world_size)
+        indices = batch_indices(seed, epoch, n, batch_size, rank, world_size, shards)
         for views in batches_of(epoch=epoch, start_batch=first):
             yield Batch(step, epoch, indices[step % per_epoch], views)
             step += 1
@@ -254,6 +245,7 @@ __all__ = [
     "epoch_batches",
     "epoch_order",
     "mix_seed",
+    "shard_order",
     "step_batches",
     "steps_per_epoch",
 ]

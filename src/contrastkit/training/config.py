@@ -32,10 +32,14 @@ from contrastkit.training.checks import (
     positive,
     positive_int,
 )
+from contrastkit.training.defaults import DATA_DEFAULTS, DEFAULT_BACKBONE_BY_KIND, GLOBAL_DEFAULTS
 from contrastkit.training.setting import Flag, Setting, setting
 
 AMP_MODES: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
 VIEW_PIPELINES: tuple[str, ...] = ("auto", "batched", "per_sample")
+MEMORY_FORMATS: tuple[str, ...] = ("auto", "channels_last", "contiguous")  # training.precision
+DECODE_MODES: tuple[str, ...] = ("auto", "workers", "device")  # training.photo_batches
+MAX_DEFAULT_WORKERS = 4  # --num-workers' default for photos: the cores, at most this
 OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd", "lars")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 LOGGERS: tuple[str, ...] = ("jsonl", "tensorboard")
@@ -43,44 +47,6 @@ PRESETS: tuple[str, ...] = ("auto", "paper", "seed")  # contrastkit.training.pre
 # ``data`` and ``backbone`` of a run given Python objects (``contrastkit.fit``): "python:<class>"
 # records what was used; neither the CLI nor ``load_run`` can rebuild it from config.json
 PYTHON_OBJECT = "python:"
-
-# Used when neither the dataset nor the user says otherwise.
-GLOBAL_DEFAULTS: dict[str, Any] = {
-    "epochs": 100,
-    "batch_size": 256,
-    "lr": 1e-3,
-    "weight_decay": 1e-4,
-    "warmup_epochs": 10.0,
-    "log_every": 10,
-}
-
-# Small-data settings per dataset. ``method_options`` entries are applied only to methods whose
-# constructor accepts them. The toy settings are the classic toy experiment's.
-DATA_DEFAULTS: dict[str, dict[str, Any]] = {
-    "toy": {
-        "steps": 100,
-        "batch_size": 16,
-        "lr": 1e-2,
-        "weight_decay": 0.0,
-        "warmup_steps": 0,
-        "backbone": "mlp",
-        "backbone_options": {"hidden_dims": [8], "final_relu": True},
-        "method_options": {"hidden_dim": 8, "out_dim": 4},
-        "log_every": 1,
-    },
-    "digits": {
-        "epochs": 40,
-        "batch_size": 256,
-        "lr": 2e-3,
-        "weight_decay": 1e-4,
-        "warmup_epochs": 4.0,
-        "backbone": "cnn",
-        "backbone_options": {"width": 32},
-        "method_options": {"hidden_dim": 512, "out_dim": 128},
-    },
-}
-
-DEFAULT_BACKBONE_BY_KIND = {"points": "mlp", "images": "cnn"}
 
 
 @dataclass
@@ -101,9 +67,16 @@ class TrainConfig:
     data: str = setting(
         "digits",
         "NAME or NAME:PATH: toy (2-D clusters), digits (8x8), shapes (32x32), shapes64, "
-        "folder:PATH (your images), cifar10:PATH, cifar100:PATH or pairs:CSV (image-caption "
-        "pairs, for clip)",
+        "folder:PATH (your photos, streamed), shards:DIR (them in tar shards, from contrastkit "
+        "shard), cifar10:PATH, cifar100:PATH or pairs:CSV (image-caption pairs, for clip)",
         flag=True,
+    )
+    image_size: int | None = setting(
+        None,
+        "side in pixels of the views and evaluation images of folder: and shards: photos; "
+        "views are cut from the full-resolution photo, then resized to it ({default})",
+        check=positive_int,
+        flag=Flag(default="224; the bundled data keep their own size"),
     )
     preset: str = setting(
         "auto",
@@ -193,9 +166,17 @@ class TrainConfig:
     )
     amp: str = setting(
         "auto",
-        "auto (bf16/fp16 on CUDA, off on CPU), off, bf16, fp16. On a CPU with avx512_bf16 or "
-        "AMX, bf16 makes the CNN step about 2x faster (benchmarks/cpu_step.py)",
+        "auto (bf16 on a CPU with avx512_bf16 or AMX and on CUDA where supported, fp16 on older "
+        "CUDA, off elsewhere), off (float32), bf16, fp16. The losses stay in float32; the run's "
+        "first lines say what was chosen (benchmarks/cpu_step.py measures the speed-up)",
         check=one_of(AMP_MODES),
+        flag=True,
+    )
+    memory_format: str = setting(
+        "auto",
+        "auto (channels_last when --amp autocasts, contiguous in float32), channels_last "
+        "(convolution weights in NHWC), contiguous",
+        check=one_of(MEMORY_FORMATS),
         flag=True,
     )
     temperature: float | None = setting(
@@ -286,8 +267,23 @@ class TrainConfig:
         "under torchrun: BatchNorm statistics over the global batch",
         flag=Flag(sets=True, default="per process"),
     )
-    num_workers: int = setting(
-        0, "data-loading processes", check=non_negative, flag=True, resumable=True
+    num_workers: int | None = setting(
+        None,
+        "data-loading processes ({default})",
+        check=non_negative,
+        flag=Flag(
+            default=f"the CPU cores, at most {MAX_DEFAULT_WORKERS}, for folder: and "
+            "shards: photos; 0 for the bundled data, which is in memory"
+        ),
+        resumable=True,
+    )
+    decode: str = setting(
+        "auto",
+        "where folder: and shards: photos are decoded: workers (on the CPU, in the "
+        "--num-workers processes), device (JPEGs on --device, nvJPEG on CUDA; the CPU only "
+        "reads files) or auto (device on CUDA, workers otherwise)",
+        check=one_of(DECODE_MODES),
+        flag=True,
     )
     eval_batch_size: int = setting(
         512, "batch size when embedding datasets for evaluation", check=positive_int, resumable=True
@@ -364,10 +360,13 @@ def check_values(values: dict[str, Any], source: str = "") -> None:
 
 __all__ = [
     "AMP_MODES",
+    "DECODE_MODES",
     "DATA_DEFAULTS",
     "DEFAULT_BACKBONE_BY_KIND",
     "GLOBAL_DEFAULTS",
     "LOGGERS",
+    "MAX_DEFAULT_WORKERS",
+    "MEMORY_FORMATS",
     "OPTIMIZERS",
     "PRESETS",
     "PYTHON_OBJECT",

@@ -2,9 +2,10 @@
 
 ``--eval-every N`` evaluates every N steps and at the last step; left unset, four evaluations
 spread evenly over the run (the last at its end); 0 turns them off. Each evaluation embeds a
-fixed, cached subset of the training split (at most ``MAX_TRAIN`` samples, the kNN's memory) and
-of the held-out split (at most ``MAX_TEST``), built once from the same datasets as the final
-evaluation (``runs.eval_splits``), and computes the weighted kNN accuracy of
+fixed subset of the training split (at most ``MAX_TRAIN`` samples, the kNN's memory) and of the
+held-out split (at most ``MAX_TEST``), chosen once from the same datasets as the final evaluation
+(``runs.eval_splits``) and streamed through the encoder at each evaluation (``embed_dataset``:
+one batch of images in memory, never the subsets), and computes the weighted kNN accuracy of
 ``contrastkit.evaluation.metrics`` (k = 20). On the default digits run the four evaluations cost
 well under 10% of the training time. The number can differ slightly from the final evaluation's
 kNN, which uses the whole training split.
@@ -26,8 +27,9 @@ import logging
 
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
+from torch.utils.data import Subset
 
+from contrastkit.data.streaming import FileImages
 from contrastkit.evaluation import metrics as ev
 from contrastkit.methods import Method
 from contrastkit.training.batches import mix_seed
@@ -57,32 +59,42 @@ def eval_steps(eval_every: int | None, total: int) -> list[int]:
     return sorted({*range(eval_every, total + 1, eval_every), total})
 
 
-def _subset(dataset, limit: int, seed: int) -> tuple[Tensor, Tensor]:
-    """Return the inputs (N, ...) and labels (N,) of at most ``limit`` labelled samples."""
-    labels = torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)
+def _labels(dataset) -> Tensor:
+    """Return the labels (N,) of every sample, without decoding images where the data knows them."""
+    labels = getattr(dataset, "labels", None)
+    if isinstance(labels, Tensor) and labels.shape == (len(dataset),):
+        return labels.long()
+    if labels is None and isinstance(dataset, FileImages):  # a folder without classes
+        return torch.full((len(dataset),), -1, dtype=torch.long)
+    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)
+
+
+def _subset(dataset, limit: int, seed: int) -> tuple[Subset, Tensor]:
+    """Return at most ``limit`` labelled samples (a dataset, read when embedded) and labels (N,)."""
+    labels = _labels(dataset)
     index = torch.nonzero(labels >= 0).flatten()
     if len(index) > limit:  # a fixed random subset, drawn without touching the global RNG
         generator = torch.Generator().manual_seed(seed)
         index = index[torch.randperm(len(index), generator=generator)[:limit]].sort().values
-    x = torch.stack([dataset[int(i)][0] for i in index]) if len(index) else torch.empty(0)
-    return x, labels[index]
+    return Subset(dataset, index.tolist()), labels[index]
 
 
 class OnlineEval:
-    """The kNN accuracy of h at chosen steps, on cached subsets of the two splits.
+    """The kNN accuracy of h at chosen steps, on fixed subsets of the two splits.
 
     Args:
         steps: the 1-based steps after which to evaluate (``eval_steps``).
-        train: inputs (M, ...) and labels (M,) the kNN votes with.
-        test: inputs (N, ...) and labels (N,) it is measured on.
+        train: the samples (a dataset of M) and labels (M,) the kNN votes with.
+        test: the samples (a dataset of N) and labels (N,) it is measured on.
         batch_size: samples per forward pass.
         device: where the method runs.
+        num_workers: processes reading the samples (0: the main process).
     """
 
-    def __init__(self, steps, train, test, batch_size: int, device) -> None:
+    def __init__(self, steps, train, test, batch_size: int, device, num_workers: int = 0) -> None:
         self.steps = set(steps)
-        self.train, self.test = TensorDataset(*train), TensorDataset(*test)
-        self.batch_size, self.device = batch_size, device
+        (self.train, self.train_y), (self.test, self.test_y) = train, test
+        self.batch_size, self.device, self.num_workers = batch_size, device, num_workers
 
     @classmethod
     def of(cls, config: TrainConfig, total: int, device) -> OnlineEval | None:
@@ -103,7 +115,7 @@ class OnlineEval:
         if len(train[1]) == 0 or len(test[1]) == 0:
             logger.info("online kNN evaluation skipped: --data %s has no labels", config.data)
             return None
-        return cls(steps, train, test, config.eval_batch_size, device)
+        return cls(steps, train, test, config.eval_batch_size, device, config.num_workers)
 
     def due(self, step: int) -> bool:
         """Return whether to evaluate after the 1-based ``step``."""
@@ -112,11 +124,13 @@ class OnlineEval:
     def __call__(self, method: Method) -> float:
         """Return the kNN accuracy of ``method.embed`` now; change nothing in training."""
         devices = [self.device] if torch.device(self.device).type == "cuda" else []
+        load = {"batch_size": self.batch_size, "device": self.device}
+        load["num_workers"] = self.num_workers
         with torch.random.fork_rng(devices=devices), torch.no_grad():
-            train_f, train_y = ev.embed_dataset(method, self.train, self.batch_size, self.device)
-            test_f, test_y = ev.embed_dataset(method, self.test, self.batch_size, self.device)
+            train_f, _ = ev.embed_dataset(method, self.train, **load)
+            test_f, _ = ev.embed_dataset(method, self.test, **load)
         method.train()
-        return ev.knn_accuracy(train_f, train_y, test_f, test_y)
+        return ev.knn_accuracy(train_f, self.train_y, test_f, self.test_y)
 
 
 __all__ = ["DEFAULT_EVALUATIONS", "MAX_TEST", "MAX_TRAIN", "OnlineEval", "eval_steps"]

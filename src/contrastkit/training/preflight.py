@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from contrastkit import distributed
 from contrastkit.methods import Method
 from contrastkit.training.batches import step_batches
 
@@ -28,6 +29,8 @@ def preflight(method: Method, dataset, view_fn, seed: int) -> None:
     """
     saved = {name: buffer.clone() for name, buffer in method.named_buffers()}
     rng = torch.get_rng_state()
+    # sharded data: the samples of this process's own shards, the only files it opens
+    share = {"rank": distributed.rank(), "world_size": distributed.world_size()}
     batch = next(
         step_batches(
             dataset,
@@ -36,6 +39,7 @@ def preflight(method: Method, dataset, view_fn, seed: int) -> None:
             batch_size=min(PREFLIGHT_SAMPLES, len(dataset)),
             start_step=0,
             total_steps=1,
+            **(share if hasattr(dataset, "shard_sizes") else {}),
             labels=method.needs_labels,  # the supervised yardstick: y (B,) after the views
         )
     )

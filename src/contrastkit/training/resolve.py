@@ -5,7 +5,9 @@ complete config that ``config.json`` stores: first the built-in recipe its ``--p
 (``contrastkit.training.presets``, under what the user set), then run length, batch size,
 learning rate, backbone and its options from ``DATA_DEFAULTS`` (or ``GLOBAL_DEFAULTS``), the
 method's options (the dataset's defaults, what the data implies, then the user's), the sample
-shape and the view pipeline used.
+shape, the view pipeline used, the number format (``--amp``, ``--memory-format``: what
+this machine runs fastest) and, for photos (``folder:``, ``shards:``), their size, the
+loader's worker processes and where they are decoded.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from contrastkit import distributed
 from contrastkit.methods import METHODS
@@ -23,8 +28,10 @@ from contrastkit.training.config import (
     DATA_DEFAULTS,
     DEFAULT_BACKBONE_BY_KIND,
     GLOBAL_DEFAULTS,
+    MAX_DEFAULT_WORKERS,
     TrainConfig,
 )
+from contrastkit.training.precision import resolve_precision
 from contrastkit.training.presets import apply_preset
 from contrastkit.transforms import has_batched_views
 
@@ -116,6 +123,43 @@ def _method_options(config: TrainConfig, data_defaults: dict[str, Any], dataset)
     return {**recipe_options, **from_data, **user_options}
 
 
+def _cores() -> int:
+    """Return the CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _fill_loading(values: dict[str, Any], dataset) -> None:
+    """Fill ``num_workers``, ``decode`` and ``image_size`` from the data and the machine.
+
+    Photos (``dataset.full_resolution``) get one worker per core this process has (the cores
+    shared among the torchrun processes), at most ``MAX_DEFAULT_WORKERS``, and decoding on the
+    device when it is CUDA; data held in memory gets no workers.
+    """
+    photos = getattr(dataset, "full_resolution", False)
+    if values["num_workers"] is None:
+        share = max(1, _cores() // distributed.world_size())
+        values["num_workers"] = min(MAX_DEFAULT_WORKERS, share) if photos else 0
+    if values["decode"] == "auto":
+        device = values["device"]
+        cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        values["decode"] = "device" if photos and cuda else "workers"
+    if photos and getattr(dataset, "image_size", None):  # the folder's and shards' own
+        values["image_size"] = int(dataset.image_size)
+
+
+def _fill_precision(values: dict[str, Any], dataset) -> None:
+    """Replace ``--amp auto`` and ``--memory-format auto`` by what the device runs fastest."""
+    name = values["device"]
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    images = getattr(dataset, "kind", "images") == "images"
+    values["amp"], values["memory_format"] = resolve_precision(
+        values["amp"], values["memory_format"], torch.device(name), images
+    )
+
+
 def resolve_config(config: TrainConfig, dataset) -> TrainConfig:
     """Return a copy with every ``None`` default filled from the dataset and the method.
 
@@ -151,6 +195,8 @@ def resolve_config(config: TrainConfig, dataset) -> TrainConfig:
             f"{config.data} ({shape}); leave it unset: it is read from the data"
         )
     values["input_shape"] = shape
+    _fill_loading(values, dataset)
+    _fill_precision(values, dataset)
     if values["view_pipeline"] == "auto":  # config.json records the pipeline that was used
         batched = has_batched_views(METHODS[config.method].view_recipe, dataset)
         values["view_pipeline"] = "batched" if batched else "per_sample"

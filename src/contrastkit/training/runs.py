@@ -16,23 +16,25 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Subset
 
 from contrastkit.checkpoint import atomic_write, load_checkpoint
-from contrastkit.data import build_dataset
+from contrastkit.data import build_dataset, image_size_for
 from contrastkit.evaluation import metrics as ev
 from contrastkit.methods import METHODS, Method
 from contrastkit.models.backbones import build_backbone
 from contrastkit.training import plots
-from contrastkit.training.batches import ViewDataset, collate_views, mix_seed
+from contrastkit.training.batches import DrawDataset, ViewDataset, collate_views, mix_seed
 from contrastkit.training.config import PYTHON_OBJECT, TrainConfig
 from contrastkit.training.files import read_values
 from contrastkit.transforms import build_view_fn
+from contrastkit.transforms.batched import batched_view_fn
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ PLOT_FILES = (
 )
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, SUMMARY_FILE, *PLOT_FILES)
 LABELS = {"raw": "raw input", "random_init": "random init", "trained": "trained encoder"}
+MAX_VIEW_PAIRS = 2000  # held-out samples whose two views measure alignment
+MAX_PLOT_POINTS = 5000  # held-out samples in the embedding maps and similarity histograms
 KNN_K = 20  # neighbours of the kNN probe (capped at the training samples there are)
 # views for alignment are drawn as if from this (never trained) epoch
 EVAL_VIEW_EPOCH = -1
@@ -226,29 +230,45 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> tuple[Method, T
     return method.to(device).eval(), config
 
 
-def _view_pairs(dataset, config: TrainConfig) -> tuple[Tensor, Tensor] | None:
-    """Return two reproducible views of every sample, (N, ...) each, or None without a recipe."""
+def _first_two(samples: list) -> list[Tensor]:
+    """Collate the first two tensors of each item: [(B, ...), (B, ...)]."""
+    return collate_views([list(item)[:2] for item in samples])
+
+
+def _view_pairs(dataset, config: TrainConfig, device: str) -> Iterator[list[Tensor]] | None:
+    """Yield batches [view 1 (B, ...), view 2 (B, ...)] of held-out samples; None: no recipe.
+
+    At most ``MAX_VIEW_PAIRS`` samples (a seeded subset of larger splits), whose views depend on
+    (seed, i) only. Full-resolution data (streamed folders) gets the batched recipe, on
+    ``device``, cut from ``ds[i]`` (the S x S image), not from what the trainer reads.
+    """
+    full = getattr(dataset, "full_resolution", False)
     try:
-        view_fn = build_view_fn("pair", dataset, **config.view_options)
+        if full:
+            make = batched_view_fn("pair", dataset.input_shape, **config.view_options)
+            items = DrawDataset(dataset, make.num_draws, config.seed, EVAL_VIEW_EPOCH)
+        else:
+            view_fn = build_view_fn("pair", dataset, **config.view_options)
+            items = ViewDataset(dataset, view_fn, config.seed, EVAL_VIEW_EPOCH)
     except ValueError:
         return None
-    views = ViewDataset(dataset, view_fn, config.seed, EVAL_VIEW_EPOCH)
-    first, second = collate_views([views[i][:2] for i in range(len(dataset))])
-    return first, second
+    seed = mix_seed(config.seed, -5, 0)
+    index = ev.subset_index(len(dataset), MAX_VIEW_PAIRS, seed).sort().values.tolist()
+    load = {"batch_size": config.eval_batch_size, "num_workers": config.num_workers or 0}
+    batches = DataLoader(Subset(items, index), collate_fn=_first_two, **load)
+    return (make(x.to(device), u.to(device))[:2] if full else [x, u] for x, u in batches)
 
 
-def _encode(encoder, x: Tensor, batch_size: int, device: str) -> Tensor:
-    return ev.embed_dataset(encoder, [(row, -1) for row in x], batch_size, device)[0]
-
-
-def _metrics(train_f, train_y, test_f, test_y, view_f) -> dict[str, float | None]:
+def _metrics(train_f, train_y, test_f, test_y, view_f, device) -> dict[str, float | None]:
     skipped = ev.unevaluable(train_y, test_y)  # small or unlabelled splits: say, do not fail
     out: dict[str, float | None] = {"feature_dim": int(test_f.shape[1])}
     if "knn" not in skipped:
         out["knn"] = ev.knn_accuracy(train_f, train_y, test_f, test_y, k=KNN_K)
         out["knn_k"] = min(KNN_K, int(train_f.shape[0]))
     if "linear_probe" not in skipped:
-        out["linear_probe"] = ev.linear_probe_accuracy(train_f, train_y, test_f, test_y)
+        out["linear_probe"] = ev.linear_probe_accuracy(
+            train_f, train_y, test_f, test_y, device=device
+        )
     if "separation" not in skipped:
         sep = ev.separation(test_f, test_y)
         out |= {
@@ -273,8 +293,9 @@ def eval_splits(config: TrainConfig) -> tuple[Any, Any]:
             f"data {config.data!r} was a Python object given to contrastkit.fit, which "
             "config.json cannot rebuild: evaluate it from Python (fit returns the metrics)"
         )
-    train_ds = build_dataset(config.data, train=True, seed=config.seed)
-    return train_ds, build_dataset(config.data, train=False, seed=config.seed)
+    size = image_size_for(config.data, getattr(config, "image_size", None))
+    train_ds = build_dataset(config.data, train=True, seed=config.seed, image_size=size)
+    return train_ds, build_dataset(config.data, train=False, seed=config.seed, image_size=size)
 
 
 def evaluate_run(
@@ -289,9 +310,11 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate h of the trained method, of its random initialisation and of the raw input.
 
-    Embeds the training and held-out splits, computes kNN and linear-probe accuracy, separation
-    (same/different-label cosine and gap), alignment, uniformity and effective rank on the
-    held-out split, and draws the embedding map and similarity histograms into ``run_dir``.
+    Streams both splits through the encoders, computes kNN and linear-probe accuracy, separation
+    (same/different-label cosine and gap), uniformity and effective rank on the held-out split,
+    alignment on at most ``MAX_VIEW_PAIRS`` of it, and draws the embedding map and similarity
+    histograms of at most ``MAX_PLOT_POINTS`` into ``run_dir``. The raw input of images above
+    32 px is area-downsampled (``evaluation.metrics.raw_input``).
 
     Args:
         progress: called with one line per stage (``"evaluation: ..."``); default: log at INFO.
@@ -300,9 +323,10 @@ def evaluate_run(
             (``contrastkit.fit`` with the user's own Dataset or nn.Module).
 
     Returns:
-        ``{"raw": {...}, "random_init": {...}, "trained": {...}, "skipped": {metric: reason},
-        "eval_seconds": float}``; ``skipped`` names the label metrics the split cannot support
-        (``evaluation.metrics.unevaluable``: no labels, a single class, too few per class).
+        ``{"raw": {...}, "random_init": {...}, "trained": {...}, "raw_label": str,
+        "skipped": {metric: reason}, "eval_seconds": float}``; ``raw_label`` names the raw
+        baseline ("raw input (32x32 pixels)" when downsampled); ``skipped`` the label metrics
+        the split cannot support (``evaluation.metrics.unevaluable``).
     """
     start = time.perf_counter()
     say = progress or logger.info
@@ -312,43 +336,42 @@ def evaluate_run(
 
     train_ds, test_ds = splits or eval_splits(config)
     stage(f"{len(train_ds)} training and {len(test_ds)} held-out samples of {config.data}")
-    pairs = _view_pairs(test_ds, config)
     initial = build_method(config) if initial is None else initial
     encoders = {"raw": None, "random_init": initial.to(device), "trained": method}
+    shape = tuple(config.input_shape or test_ds[0][0].shape)
+    raw = ev.raw_shape(shape)  # the raw input of large images is downsampled: say so
+    labels = {**LABELS, "raw": f"raw input ({raw[1]}x{raw[2]} pixels)"} if raw != shape else LABELS
+    pairs = _view_pairs(test_ds, config, device)
+    view_f = dict.fromkeys(encoders) if pairs is None else ev.embed_views(encoders, pairs, device)
+    load = {"batch_size": config.eval_batch_size, "num_workers": config.num_workers or 0}
     results: dict[str, Any] = {}
     test_features: dict[str, Tensor] = {}
     for name, encoder in encoders.items():
-        stage(f"features of the {LABELS[name]}")
+        stage(f"features of the {labels[name]}")
         if encoder is None:
-            train_f, train_y = ev.raw_features(train_ds)
-            test_f, test_y = ev.raw_features(test_ds)
-            view_f = None if pairs is None else tuple(p.flatten(1) for p in pairs)
+            train_f, train_y = ev.raw_features(train_ds, **load)
+            test_f, test_y = ev.raw_features(test_ds, **load)
         else:
-            bs = config.eval_batch_size
-            train_f, train_y = ev.embed_dataset(encoder, train_ds, bs, device)
-            test_f, test_y = ev.embed_dataset(encoder, test_ds, bs, device)
-            view_f = (
-                None if pairs is None else tuple(_encode(encoder, p, bs, device) for p in pairs)
-            )
-        stage(f"kNN, linear probe and separation of the {LABELS[name]}")
-        results[name] = _metrics(train_f, train_y, test_f, test_y, view_f)
+            train_f, train_y = ev.embed_dataset(encoder, train_ds, device=device, **load)
+            test_f, test_y = ev.embed_dataset(encoder, test_ds, device=device, **load)
+        stage(f"kNN, linear probe and separation of the {labels[name]}")
+        results[name] = _metrics(train_f, train_y, test_f, test_y, view_f[name], device)
         test_features[name] = test_f
+    results["raw_label"] = labels["raw"]
     results["skipped"] = ev.unevaluable(train_y, test_y)
     for reason in dict.fromkeys(results["skipped"].values()):  # one line per reason
         names = [m.replace("_", " ") for m, r in results["skipped"].items() if r == reason]
         logger.warning("evaluation: skipped %s: %s", ", ".join(names), reason)
     if "separation" not in results["skipped"]:  # the plots compare same- and other-label pairs
         stage("plots")
-        panels = {"raw input": test_features["raw"], "random init": test_features["random_init"]}
-        panels["trained"] = test_features["trained"]
-        class_names = getattr(test_ds, "class_names", None)
-        run_dir = Path(run_dir)
-        plots.plot_embedding_maps(panels, test_y, run_dir / "embedding_map.png", class_names)
+        keep = ev.subset_index(len(test_y), MAX_PLOT_POINTS, mix_seed(config.seed, -5, 1))
+        titles = {"raw": labels["raw"], "random_init": "random init", "trained": "trained"}
+        panels = {titles[name]: f[keep] for name, f in test_features.items()}
+        y, names, out = test_y[keep], getattr(test_ds, "class_names", None), Path(run_dir)
+        plots.plot_embedding_maps(panels, y, out / "embedding_map.png", names)
         if config.tsne:
-            plots.plot_embedding_maps(
-                panels, test_y, run_dir / "embedding_tsne.png", class_names, method="tsne"
-            )
-        plots.plot_similarity_histograms(panels, test_y, run_dir / "similarity_hist.png")
+            plots.plot_embedding_maps(panels, y, out / "embedding_tsne.png", names, method="tsne")
+        plots.plot_similarity_histograms(panels, y, out / "similarity_hist.png")
     results["eval_seconds"] = time.perf_counter() - start
     stage("done")
     return results
@@ -357,6 +380,8 @@ def evaluate_run(
 __all__ = [
     "CHECKPOINT_FILE",
     "CONFIG_FILE",
+    "MAX_PLOT_POINTS",
+    "MAX_VIEW_PAIRS",
     "METRICS_FILE",
     "SUMMARY_FILE",
     "build_method",

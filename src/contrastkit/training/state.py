@@ -20,10 +20,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from contrastkit import distributed
 from contrastkit.checkpoint import save_checkpoint
 from contrastkit.training.batches import steps_per_epoch
 from contrastkit.training.config import TrainConfig
 from contrastkit.training.optim import build_optimizer, build_scheduler, scheduled_lr
+from contrastkit.training.precision import auto_amp
 
 
 class TrainingDiverged(RuntimeError):  # noqa: N818 (the name says what happened)
@@ -65,9 +67,18 @@ class RunLength:
     warmup: int
 
     @classmethod
-    def of(cls, config: TrainConfig, num_samples: int) -> RunLength:
-        """Return the length of a resolved ``config`` on a dataset of ``num_samples``."""
-        per_epoch = steps_per_epoch(num_samples, config.batch_size)
+    def of(cls, config: TrainConfig, dataset) -> RunLength:
+        """Return the length of a resolved ``config`` on ``dataset`` (or its sample count).
+
+        Sharded data (``dataset.shard_sizes``) has the epoch of ``batches.steps_per_epoch``.
+        """
+        shards = getattr(dataset, "shard_sizes", None)
+        num_samples = dataset if isinstance(dataset, int) else len(dataset)
+        if shards is None:
+            per_epoch = steps_per_epoch(num_samples, config.batch_size)
+        else:  # each process takes its share of the global batch from its own shards
+            world = distributed.world_size()
+            per_epoch = steps_per_epoch(num_samples, config.batch_size // world, world, shards)
         total = config.steps or config.epochs * per_epoch
         warmup = config.warmup_steps
         if warmup is None:
@@ -76,12 +87,14 @@ class RunLength:
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """Return the autocast dtype of ``--amp mode`` on ``device`` (None: full precision)."""
-    if mode == "off" or (mode == "auto" and device.type != "cuda"):
-        return None
+    """Return the autocast dtype of ``--amp mode`` on ``device`` (None: full precision).
+
+    "auto" is ``training.precision.auto_amp``: bf16 on CUDA where supported and on a CPU with
+    bf16 instructions, fp16 on older CUDA, full precision elsewhere.
+    """
     if mode == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+        mode = auto_amp(device)
+    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
 
 
 def rng_state() -> dict[str, Any]:
@@ -106,8 +119,7 @@ class TrainingState:
         model: a module with ``parameter_groups()`` (every ``Method``), on ``device``.
         config: the resolved config (optimizer, learning rate, schedule, AMP).
         length: the run's length (the schedule needs it).
-        device: where the model trains (``--amp auto`` autocasts on CUDA only; ``bf16`` also
-            autocasts on a CPU, about 2x faster where it has avx512_bf16 or AMX).
+        device: where the model trains (``--amp auto``: see ``amp_dtype``).
 
     Attributes:
         step: optimizer steps taken so far.

@@ -48,6 +48,7 @@ from contrastkit.training.config import (
 from contrastkit.training.gradcache import cached_step, check_gradient_cache
 from contrastkit.training.loggers import build_sinks, check_logger
 from contrastkit.training.online_eval import OnlineEval
+from contrastkit.training.precision import describe_precision, memory_format_of
 from contrastkit.training.preflight import preflight
 from contrastkit.training.resolve import resolve_config
 from contrastkit.training.runlog import Progress, RunLog, stderr_line
@@ -108,7 +109,8 @@ def prepare(
     check_config(config)
     check_logger(config.logger)  # a missing tensorboard fails here, before any folder exists
     if dataset is None:
-        dataset = build_dataset(config.data, train=True, seed=config.seed, download=config.download)
+        options = {"seed": config.seed, "download": config.download}
+        dataset = build_dataset(config.data, image_size=config.image_size, **options)
     if len(dataset) == 0:
         raise ValueError(f"--data {config.data} has no samples")
     config = resolve_config(config, dataset)
@@ -126,7 +128,7 @@ def prepare(
     view_fn = view_fn_of(config, method.view_recipe, dataset)
     if method.view_recipe == "image_text":  # CLIP: each sample also carries its caption ids
         dataset = CaptionedImages(dataset, method.tokenizer)
-    length = RunLength.of(config, len(dataset))
+    length = RunLength.of(config, dataset)
     method.setup(length.total, length.per_epoch)  # DINO's schedules need the run's length
     preflight(method, dataset, view_fn, config.seed)  # settings that clash fail here, not later
     return config, dataset, method, view_fn
@@ -263,12 +265,14 @@ def _change_text(change: dict) -> tuple[int, str]:
 def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) -> Path:
     """Train from step 0 (``saved`` None) or from a checkpoint to the end; return ``run_dir``."""
     device = ddp.device_for(resolve_device(config.device))  # cuda:LOCAL_RANK
-    method.to(device).train()
+    method.to(device, memory_format=memory_format_of(config.memory_format)).train()
     if config.sync_bn:
         convert_sync_batch_norm(method)  # before the optimizer: new BatchNorm parameters
     training_step = ddp.data_parallel(method)  # DDP under torchrun
     main = distributed.is_main_process()  # only rank 0 writes files, logs and progress
-    length = RunLength.of(config, len(dataset))
+    if main:
+        logger.info(describe_precision(config.amp, config.memory_format, device))
+    length = RunLength.of(config, dataset)
     state = TrainingState(method, config, length, device)
     if saved is not None:
         state.restore(saved, run_dir / CHECKPOINT_FILE)
@@ -285,6 +289,7 @@ def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) ->
         total_steps=length.total,
         batch_size=ddp.local_batch_size(config.batch_size),
         num_workers=config.num_workers,
+        decode=config.decode,
         rank=distributed.rank(),
         world_size=distributed.world_size(),
         device=device,

@@ -12,6 +12,9 @@ The house, in reading order:
                    on a CPU they cost a tenth of the per-sample pipeline, benchmarks/throughput.py),
                    with each sample's random choices given as uniform numbers drawn per (seed,
                    epoch, sample index).
+    full_resolution.py the same recipes on data sets that serve full-resolution photos
+                   (``full_resolution``): crops cut from the photo in the loader, the rest
+                   batched.
     small.py       noise views of points and the digits recipe, per sample.
     image_text.py  CLIP's crop and caption choice, per sample.
 
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from torch import Tensor
 
 from contrastkit.transforms.batched import BatchedViews
+from contrastkit.transforms.full_resolution import FullResolutionViews
 from contrastkit.transforms.image_text import ImageTextViews
 from contrastkit.transforms.images import ImageViews
 from contrastkit.transforms.options import is_small_images, view_recipe
@@ -67,8 +71,11 @@ def has_batched_views(recipe: str, dataset) -> bool:
     return recipe == "multicrop" or not is_small_images(kind, shape)
 
 
-def build_batched_view_fn(recipe: str, dataset, **options) -> BatchedViews:
+def build_batched_view_fn(recipe: str, dataset, **options) -> BatchedViews | FullResolutionViews:
     """Return the batched views of an image recipe: (B, C, H, W) and draws (B, U) -> V views.
+
+    On a data set of full-resolution photos (``dataset.full_resolution``, e.g. ``folder:PATH``)
+    they are ``FullResolutionViews``: crops cut from each photo, then finished per batch.
 
     Args:
         recipe: "pair", "asymmetric_pair" or "multicrop".
@@ -86,6 +93,8 @@ def build_batched_view_fn(recipe: str, dataset, **options) -> BatchedViews:
             f"image recipes {', '.join(IMAGE_RECIPES)} (pairs on images larger than "
             f"{SMALL_IMAGE_SIDE} px); use the per-sample pipeline"
         )
+    if getattr(dataset, "full_resolution", False):
+        return FullResolutionViews(view_recipe(recipe, dataset, options))
     return BatchedViews(view_recipe(recipe, dataset, options))
 
 
@@ -107,6 +116,7 @@ def build_view_fn(recipe: str, dataset, **options) -> ViewFn:
 __all__ = [
     "VIEW_RECIPES",
     "BatchedViews",
+    "FullResolutionViews",
     "NoiseViews",
     "SmallImageViews",
     "ViewFn",

@@ -51,12 +51,16 @@ class BatchedSimCLR:
 
     Args:
         spec: what the view does (``contrastkit.transforms.recipes.CropSpec``).
+        cropped: the images are crops already cut at side S
+            (``contrastkit.transforms.full_resolution``): the crop draws are not used, only the
+            flip and rotation.
     """
 
     num_draws = NUM_DRAWS
 
-    def __init__(self, spec: CropSpec) -> None:
+    def __init__(self, spec: CropSpec, cropped: bool = False) -> None:
         self.spec = spec
+        self.cropped = cropped
         self.size = spec.size
         self.log_ratio = (math.log(spec.ratio[0]), math.log(spec.ratio[1]))
 
@@ -69,6 +73,11 @@ class BatchedSimCLR:
                 draws them from the global RNG of x's device.
         """
         spec = self.spec
+        if self.cropped and (x.ndim != 4 or x.shape[1:] != (spec.channels, self.size, self.size)):
+            raise ValueError(
+                f"x must be crops (B, {spec.channels}, {self.size}, {self.size}), "
+                f"got {tuple(x.shape)}"
+            )
         if x.ndim != 4 or x.shape[1] != spec.channels or min(x.shape[-2:]) < self.size:
             raise ValueError(
                 f"x must be (B, {spec.channels}, H, W) with H, W >= {self.size}, "
@@ -107,10 +116,14 @@ class BatchedSimCLR:
         the image repeat its border.
         """
         spec = self.spec
+        if self.cropped and not (spec.rotate_p > 0 and spec.degrees > 0):
+            return torch.where((u[:, 4] < spec.flip_p)[:, None, None, None], x.flip(-1), x)
         area = spec.scale[0] + (spec.scale[1] - spec.scale[0]) * u[:, 0]
         log_r = self.log_ratio[0] + (self.log_ratio[1] - self.log_ratio[0]) * u[:, 1]
         w = torch.sqrt(area * torch.exp(log_r)).clamp(max=1.0)  # crop width / image width
         h = torch.sqrt(area / torch.exp(log_r)).clamp(max=1.0)
+        if self.cropped:  # the whole crop, only flipped and rotated
+            w, h = torch.ones_like(w), torch.ones_like(h)
         cx = (1 - w) * (2 * u[:, 2] - 1)  # centre in [-1, 1] coordinates, crop inside image
         cy = (1 - h) * (2 * u[:, 3] - 1)
         flip = torch.where(u[:, 4] < spec.flip_p, -1.0, 1.0).to(x.dtype)
