@@ -19,14 +19,22 @@ over seeds, the gain over random init, the fraction of supervised's gain and a v
 of issue #14's criteria (``methods_table.py``), and writes ``--out DIR/results.json`` (every
 record and row) and ``DIR/knn_curves.png`` (kNN vs step of every method, mean over seeds).
 
-A run whose folder already holds its ``bench.json`` is not trained again, so an interrupted
-benchmark continues where it stopped with the same command.
+Each finished run's record (the numbers above, its kNN curve, the machine's load when it
+started and the recipe's fingerprint) is written to ``--records DIR/<method>-<data>-seed<S>.json``
+(default ``benchmarks/results/methods/``, committed to the repository, never a checkpoint). A
+run whose record exists with the same recipe fingerprint and ``--steps`` is not trained again,
+so the table is built in parts: one (method, data, seed) per call, by any session on any
+machine, and ``--table-only`` prints the table of the records there are (partial tables say so).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -39,7 +47,7 @@ import methods_table as table  # noqa: E402
 DATA = ("digits", "shapes")
 QUICK_METHODS = ("simclr", "supervised")
 QUICK_STEPS = 20
-RECORD_FILE = "bench.json"  # in each run folder: the benchmark's record of that run
+RECORDS = Path(__file__).resolve().parent / "results" / "methods"  # committed, one per run
 PEAK_PREFIX = "benchmark-peak-mib: "
 
 
@@ -85,13 +93,42 @@ def train_argv(method: str, data: str, seed: int, out: Path, steps: int | None) 
     return argv + (["--steps", str(steps)] if steps is not None else [])
 
 
-def run_one(method: str, data: str, seed: int, folder: Path, steps: int | None) -> dict:
+def recipe_fingerprint(method: str, data: str) -> str:
+    """Return the sha256 of the built-in recipe of (method, data) ("none" without one)."""
+    from contrastkit.training.presets import find_recipe, load_recipe
+
+    name = find_recipe(method, data)
+    if name is None:
+        return "none"
+    text = json.dumps(load_recipe(name), sort_keys=True)  # the settings, not the comments
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def saved_record(path: Path, fingerprint: str, steps: int | None) -> dict | None:
+    """Return the record at ``path`` if it was made by this recipe and length, else None."""
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    if record.get("recipe_sha256") != fingerprint or record.get("steps_flag") != steps:
+        return None
+    return record
+
+
+def run_one(
+    method: str, data: str, seed: int, folder: Path, records: Path, steps: int | None
+) -> dict:
     """Train one run in a child process (or reuse its record); return the record."""
-    out = folder / f"{method}-{data}-seed{seed}"
-    if (out / RECORD_FILE).exists():
-        print(f"# reusing {out}", file=sys.stderr, flush=True)
-        return json.loads((out / RECORD_FILE).read_text())
+    name = f"{method}-{data}-seed{seed}"
+    out, record_path = folder / name, records / f"{name}.json"
+    fingerprint = recipe_fingerprint(method, data)
+    saved = saved_record(record_path, fingerprint, steps)
+    if saved is not None:
+        print(f"# reusing {record_path}", file=sys.stderr, flush=True)
+        return saved
     cmd = [sys.executable, __file__, "--worker", *train_argv(method, data, seed, out, steps)]
+    load = os.getloadavg()[0]
+    if out.exists():  # a run killed before its record: start it again
+        shutil.rmtree(out)
     start = time.perf_counter()
     child = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -105,7 +142,13 @@ def run_one(method: str, data: str, seed: int, folder: Path, steps: int | None) 
     record = table.run_record(
         summary, lines, seed=seed, wall_s=wall, peak_mib=float(peaks[-1][len(PEAK_PREFIX) :])
     )
-    (out / RECORD_FILE).write_text(json.dumps(record, indent=1))
+    record |= {"recipe_sha256": fingerprint, "steps_flag": steps, "load_at_start": load}
+    record["machine"] = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}"
+    record["command"] = "contrastkit " + " ".join(train_argv(method, data, seed, out, steps))
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = record_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(record_path)  # atomic: a killed benchmark leaves no half record
     brief = {k: record[k] for k in ("knn", "probe", "init_knn", "wall_s", "peak_mib")}
     print(f"# {method} {data} seed {seed}: {json.dumps(brief)}", file=sys.stderr, flush=True)
     return record
@@ -165,6 +208,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"smoke run: {' and '.join(QUICK_METHODS)}, seed 0, {QUICK_STEPS} steps",
     )
     parser.add_argument("--figure", type=Path, help="default: OUT/knn_curves.png")
+    parser.add_argument(
+        "--records",
+        type=Path,
+        default=RECORDS,
+        help="folder of each run's record, reused when its recipe is unchanged "
+        "(default: benchmarks/results/methods)",
+    )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="train nothing: the table of the records already in --records",
+    )
     args = parser.parse_args(argv)
     known = all_methods()
     args.methods = args.methods or list(QUICK_METHODS if args.quick else known)
@@ -185,13 +240,32 @@ def main(argv: list[str] | None = None) -> int:
         return worker(argv[1:])
     args = parse_args(argv)
     start = time.perf_counter()
-    records = [
-        run_one(method, data, seed, args.out / "runs", args.steps)
+    wanted = [
+        (method, data, seed)
         for data in args.data
         for method in args.methods
         if supported(method, data)
         for seed in args.seeds
     ]
+    if args.table_only:
+        records = [
+            r
+            for method, data, seed in wanted
+            if (
+                r := saved_record(
+                    args.records / f"{method}-{data}-seed{seed}.json",
+                    recipe_fingerprint(method, data),
+                    args.steps,
+                )
+            )
+        ]
+        missing = len(wanted) - len(records)
+        if not records:
+            print(f"no records in {args.records} for these runs", file=sys.stderr)
+            return 1
+    else:
+        records = [run_one(*key, args.out / "runs", args.records, args.steps) for key in wanted]
+        missing = 0
     rows = table.aggregate(records)
     checks = table.criteria(rows)
     figure = args.figure or args.out / "knn_curves.png"
@@ -200,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     length = f"--steps {args.steps}" if args.steps else "each recipe's length"
     print(f"{len(records)} runs ({length}), {time.perf_counter() - start:.0f} s in all\n")
+    if missing:
+        print(f"PARTIAL: {missing} of the {len(wanted)} runs asked for have no record yet\n")
     if args.steps is not None:
         print("(--steps overrides every recipe: a smoke run; the verdicts judge these runs, not")
         print(" the recipes, whose budgets and quality need the default length)\n")

@@ -38,6 +38,8 @@ FLAG_CASES = [
     (["--warmup-epochs", "inf"], "warmup_epochs must be a finite number >= 0, got inf"),
     (["--dist-timeout", "0"], "dist_timeout must be a positive number"),
     (["--batch-size", "0"], "batch_size must be"),
+    (["--seed", "100000000000000000000000"], "seed must be an integer from 0 to 2\\*\\*63 - 1"),
+    (["--seed", "-1"], "seed must be an integer from 0 to 2\\*\\*63 - 1, got -1"),
     (["--method", "nope"], "unknown method 'nope'"),
     (["--data", "folder:/nonexistent/photos"], "does not exist"),
 ]
@@ -94,6 +96,11 @@ def test_attention_refuses_an_out_folder_that_does_not_exist(toy_run, empty_cwd,
     )
     assert "a.png" in error or "vit" in error.lower()
     assert not os.path.exists("/nonexistent/folder")
+
+
+def test_attention_refuses_an_out_file_that_is_not_a_png(toy_run, empty_cwd, capsys):
+    error = _exit_2_one_line(capsys, ["attention", str(toy_run), "--sample", "0", "--out", "a.txt"])
+    assert "--out a.txt" in error and ".png" in error
 
 
 def test_resume_refuses_a_setting_that_changes_the_run(toy_run, empty_cwd, capsys):

@@ -129,6 +129,34 @@ def test_a_folder_of_15_photos_trains_and_evaluates_with_no_extra_flag(photo_run
     assert json.loads((run_dir / "config.json").read_text())["batch_size"] == 12
 
 
+def _unlabelled_folder(root: Path, count: int) -> Path:
+    rng = np.random.default_rng(count)
+    root.mkdir()
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(root / f"{i}.jpg")
+    return root
+
+
+def test_a_tiny_unlabelled_folder_completes_its_run_and_says_what_it_skipped(tmp_path):
+    photos = _unlabelled_folder(tmp_path / "three", 3)  # 2 to train, 1 held out
+    run_dir = tmp_path / "run"
+    argv = ["train", "--data", f"folder:{photos}", "--image-size", "32", "--steps", "1"]
+    assert main([*argv, "--quiet", "--out", str(run_dir)]) == 0
+    evaluation = json.loads((run_dir / "summary.json").read_text())["eval"]
+    assert "no labels" in evaluation["skipped"]["knn"]
+    assert "holds 1 sample(s)" in evaluation["skipped"]["uniformity"]
+    assert "uniformity" not in evaluation["trained"]
+
+
+def test_a_folder_with_one_training_image_is_one_clear_line(tmp_path, capsys):
+    photos = _unlabelled_folder(tmp_path / "two", 2)  # 1 to train, 1 held out
+    argv = ["train", "--data", f"folder:{photos}", "--image-size", "32", "--steps", "1"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds 1 training sample(s); training needs at least 2" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
 # --- embed --split all -----------------------------------------------------------------------
 
 

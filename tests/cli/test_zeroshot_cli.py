@@ -71,6 +71,7 @@ def test_colour_labels_and_the_default_labels(clip_run, capsys):
         (["--labels", ""], "labels is empty"),
         (["--labels", " , "], "labels is empty"),
         (["--labels", SHAPES, "--template", "a photo of a"], "exactly one '{}'"),
+        (["--labels", SHAPES, "--template", "{0[1]} {}"], "--template: template '{0[1]} {}'"),
         (["--labels", "circle,hexagon"], "do not match the dataset's class names"),
         (["--batch-size", "0"], "--batch-size"),
     ],

@@ -78,6 +78,16 @@ def test_missing_images_are_counted_and_the_first_is_named(pairs_dir):
         read_pairs_csv(csv_path)
 
 
+def test_a_folder_or_a_device_is_not_an_image_file(pairs_dir):
+    (pairs_dir / "img" / "sub").mkdir()
+    csv_path = write_csv(pairs_dir / "dir.csv", "image,caption\nimg/a.png,one\nimg/sub,two\n")
+    with pytest.raises(ValueError, match=r"1 of 2 image paths are not image files.*sub \(a folder"):
+        read_pairs_csv(csv_path)
+    csv_path = write_csv(pairs_dir / "dev.csv", "image,caption\n/dev/zero,one\n")
+    with pytest.raises(ValueError, match=r"/dev/zero \(not a regular file\)"):
+        read_pairs_csv(csv_path)
+
+
 def test_unreadable_images_are_counted(pairs_dir):
     (pairs_dir / "img" / "broken.png").write_bytes(b"not a png at all")
     csv_path = write_csv(pairs_dir / "broken.csv", "image,caption\nimg/broken.png,one\n")
@@ -126,8 +136,8 @@ def test_image_and_caption_counts_must_match(pairs_dir):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("image,caption\nimg/a.png," + "x" * 200_000 + "\n", "field larger than field limit"),
-        (b"image,caption\nimg/a.png,caf\xe9\n", "cannot be read as UTF-8 CSV"),
+        ("image,caption\nimg/a.png," + "x" * 200_000 + "\n", "has a field over 131,072 char"),
+        (b"image,caption\nimg/a.png,caf\xe9\n", "is not UTF-8 text"),
     ],
     ids=["caption-over-128k", "not-utf8"],
 )

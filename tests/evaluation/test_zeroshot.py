@@ -151,6 +151,9 @@ def test_evaluate_reports_accuracy_seen_unseen_chance_and_recall():
         (["circle", "circle"], ["a {}"], "duplicates"),
         (SHAPES, ["a photo of a"], r"exactly one '\{\}'"),
         (SHAPES, ["a {} {}"], r"exactly one '\{\}'"),
+        (SHAPES, ["{0[1]} {}"], r"exactly one '\{\}'"),  # an indexed field: not format's error
+        (SHAPES, ["a {:>5}"], r"exactly one '\{\}'"),
+        (SHAPES, ["a { photo"], r"exactly one '\{\}'"),
         (SHAPES, [], "templates is empty"),
     ],
 )

@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.keep_mass <= 1.0:
         raise ValueError(f"--keep-mass must be in (0, 1], got {args.keep_mass}")
+    if args.out and Path(args.out).suffix.lower() != ".png":
+        raise ValueError(f"--out {args.out}: the figure is a PNG; give a file name ending in .png")
     if args.out and not Path(args.out).expanduser().parent.is_dir():
         raise ValueError(f"--out {args.out}: folder {Path(args.out).parent} does not exist")
     if args.size is not None and args.size < 1:

@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     labels = None
     if args.labels is not None:
         labels = check_labels([part for part in args.labels.split(",") if part.strip()])
-    templates = check_templates(args.templates or DEFAULT_TEMPLATES)
+    try:
+        templates = check_templates(args.templates or DEFAULT_TEMPLATES)
+    except ValueError as err:
+        raise ValueError(f"--template: {err}") from None
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
     saved = read_config(args.run_dir)

@@ -106,12 +106,20 @@ class ImageTextPairs(Dataset):
 
 def _check_images(paths: list[Path], where) -> None:
     """Raise ValueError naming how many images are missing or unreadable, and the first."""
-    missing = [i for i, p in enumerate(paths) if not p.is_file()]
+    missing = [i for i, p in enumerate(paths) if not p.exists()]
     if missing:
         first = missing[0]
         raise ValueError(
             f"{len(missing)} of {len(paths)} images do not exist; the first is "
             f"{where(first)}: {paths[first]}"
+        )
+    not_files = [i for i, p in enumerate(paths) if not p.is_file()]
+    if not_files:  # a folder, a device such as /dev/zero, a pipe
+        first = not_files[0]
+        kind = "a folder" if paths[first].is_dir() else "not a regular file"
+        raise ValueError(
+            f"{len(not_files)} of {len(paths)} image paths are not image files; the first is "
+            f"{where(first)}: {paths[first]} ({kind})"
         )
     unreadable = []
     for i, p in enumerate(paths):
@@ -179,8 +187,15 @@ def read_pairs_csv(csv_path: str | Path, image_size: int = IMAGE_SIZE) -> ImageT
                 captions.append(caption)
                 if has_label:
                     labels.append((row["label"] or "").strip())
-    except (csv.Error, UnicodeDecodeError) as err:  # e.g. a caption over csv's 131,072 chars
-        raise ValueError(f"pairs CSV {csv_path.name} cannot be read as UTF-8 CSV: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"pairs CSV {csv_path.name} is not UTF-8 text: {err}") from None
+    except csv.Error as err:
+        if "field larger than field limit" in str(err):
+            raise ValueError(
+                f"pairs CSV {csv_path.name} has a field over {csv.field_size_limit():,} "
+                "characters; captions must be shorter"
+            ) from None
+        raise ValueError(f"pairs CSV {csv_path.name} is not a valid CSV file: {err}") from None
     if not images:
         raise ValueError(f"pairs CSV {csv_path.name} has a header but no rows")
     if has_label and not all(labels):

@@ -163,7 +163,8 @@ def unevaluable(train_labels: Tensor, test_labels: Tensor) -> dict[str, str]:
     - ``knn`` and ``linear_probe`` with fewer than 2 classes in the training split;
     - ``linear_probe`` when a class has fewer than 2 training samples (a class of a single image
       sits in both splits, so the probe would be scored on what it was fitted to);
-    - ``separation`` without a same-label pair or a different-label pair in the held-out split.
+    - ``separation`` without a same-label pair or a different-label pair in the held-out split;
+    - ``uniformity`` and ``effective_rank`` with fewer than 2 held-out samples.
     (kNN needs no more: k is capped at the number of training samples.)
 
     Args:
@@ -172,11 +173,14 @@ def unevaluable(train_labels: Tensor, test_labels: Tensor) -> dict[str, str]:
     Returns:
         metric name -> one-line reason; empty when everything can be evaluated.
     """
+    skipped: dict[str, str] = {}
+    if len(test_labels) < 2:  # the label-free geometry needs two held-out samples
+        reason = f"the held-out split holds {len(test_labels)} sample(s) (at least 2)"
+        skipped |= dict.fromkeys(("uniformity", "effective_rank"), reason)
     train, test = train_labels[train_labels >= 0], test_labels[test_labels >= 0]
     if len(train) == 0 or len(test) == 0:
         reason = "the data has no labels (for a folder: no class sub-folders)"
-        return dict.fromkeys(("knn", "linear_probe", "separation"), reason)
-    skipped: dict[str, str] = {}
+        return skipped | dict.fromkeys(("knn", "linear_probe", "separation"), reason)
     classes, counts = torch.unique(train, return_counts=True)
     if len(classes) < 2:
         skipped["knn"] = skipped["linear_probe"] = "the training split holds a single class"

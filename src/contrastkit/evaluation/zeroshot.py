@@ -14,6 +14,7 @@ Letters used in shapes: N images, C labels, T templates, M distinct captions, E 
 from __future__ import annotations
 
 import logging
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,13 +39,22 @@ def check_labels(labels: Sequence[str]) -> list[str]:
     return cleaned
 
 
+def _fields(template: str) -> list[tuple] | None:
+    """Return the replacement fields of ``template`` (None: unbalanced braces)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    return [(name, spec, conv) for _, name, spec, conv in parsed if name is not None]
+
+
 def check_templates(templates: Sequence[str]) -> list[str]:
     """Return the templates; raise ValueError when there are none or one lacks a single ``{}``."""
     templates = list(templates)
     if not templates:
         raise ValueError("templates is empty; expected at least one such as 'a photo of a {}'")
     for template in templates:
-        if not isinstance(template, str) or template.count("{}") != 1:
+        if not isinstance(template, str) or _fields(template) != [("", "", None)]:
             raise ValueError(
                 f"template {template!r} must contain exactly one '{{}}' where the label goes, "
                 "e.g. 'a photo of a {}'"

@@ -38,6 +38,18 @@ def positive(name: str, value: Any) -> None:
     _positive(name, value)
 
 
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed or unsigned 64-bit integer
+
+
+def seed_value(name: str, value: Any) -> None:
+    """Accept an integer in [0, 2**63 - 1] (what every generator the runs seed takes).
+
+    Values that are not integers are left to the type check ("must be an integer").
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name} must be an integer from 0 to 2**63 - 1, got {value!r}")
+
+
 def non_negative(name: str, value: Any) -> None:
     """Accept None or a finite number >= 0."""
     if value is None:
@@ -128,6 +140,7 @@ def device_name(name: str, value: Any) -> None:
 
 
 __all__ = [
+    "MAX_SEED",
     "Check",
     "batch_of_pairs",
     "device_name",
@@ -137,4 +150,5 @@ __all__ = [
     "one_of",
     "positive",
     "positive_int",
+    "seed_value",
 ]

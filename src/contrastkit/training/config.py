@@ -31,6 +31,7 @@ from contrastkit.training.checks import (
     one_of,
     positive,
     positive_int,
+    seed_value,
 )
 from contrastkit.training.defaults import DATA_DEFAULTS, DEFAULT_BACKBONE_BY_KIND, GLOBAL_DEFAULTS
 from contrastkit.training.setting import Flag, Setting, setting
@@ -199,7 +200,9 @@ class TrainConfig:
         check=one_of(VIEW_PIPELINES),
         flag=True,
     )
-    seed: int = setting(0, "fixes init, data order and views", flag=True)
+    seed: int = setting(
+        0, "fixes init, data order and views (0 to 2**63 - 1)", check=seed_value, flag=True
+    )
     device: str = setting("auto", "auto, cpu, cuda, cuda:N, mps", check=device_name, flag=True)
     out: str | None = setting(
         None, "run folder", flag=Flag(default="runs/<method>-<data>-<timestamp>")

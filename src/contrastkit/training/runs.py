@@ -277,8 +277,9 @@ def _metrics(train_f, train_y, test_f, test_y, view_f, device) -> dict[str, floa
             "separation_gap": sep["gap"],
         }
     out["alignment"] = ev.alignment(*view_f) if view_f is not None else None
-    out["uniformity"] = ev.uniformity(test_f)
-    out["effective_rank"] = ev.effective_rank(test_f)
+    if "uniformity" not in skipped:
+        out["uniformity"] = ev.uniformity(test_f)
+        out["effective_rank"] = ev.effective_rank(test_f)
     return out
 
 

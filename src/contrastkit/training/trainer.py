@@ -111,8 +111,12 @@ def prepare(
     if dataset is None:
         options = {"seed": config.seed, "download": config.download}
         dataset = build_dataset(config.data, image_size=config.image_size, **options)
-    if len(dataset) == 0:
-        raise ValueError(f"--data {config.data} has no samples")
+    if len(dataset) < 2:
+        raise ValueError(
+            f"--data {config.data} holds {len(dataset)} training sample(s); training needs at "
+            "least 2 (each sample's views are told apart from another's): add samples "
+            "(a folder holds out about 20% of its images for evaluation)"
+        )
     config = resolve_config(config, dataset)
     if config.batch_size > len(dataset):
         raise ValueError(
