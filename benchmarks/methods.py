@@ -169,13 +169,17 @@ def save_curves(path: Path, records: list[dict]) -> None:
     from matplotlib.figure import Figure
 
     datasets = list(dict.fromkeys(r["data"] for r in records))
+    others = [m for m in dict.fromkeys(r["method"] for r in records) if m != table.SUPERVISED]
+    colours = {m: f"C{i % 10}" for i, m in enumerate(others)}  # one colour a method, every panel
     fig = Figure(figsize=(6 * len(datasets), 4.2), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     for ax, data in zip(axes, datasets, strict=True):
         mine = [r for r in records if r["data"] == data]
         for method in dict.fromkeys(r["method"] for r in mine):
             steps, knn = mean_curve([r for r in mine if r["method"] == method])
-            style = {"color": "black", "linestyle": "--"} if method == table.SUPERVISED else {}
+            style = {"color": colours.get(method, "black")}
+            if method == table.SUPERVISED:
+                style["linestyle"] = "--"
             ax.plot(steps, knn, marker=".", label=method, **style)
         raw = sum(r["raw_knn"] for r in mine) / len(mine)
         ax.axhline(raw, color="grey", linestyle=":", label="raw pixels")
@@ -271,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     figure = args.figure or args.out / "knn_curves.png"
     save_curves(figure, records)
     results = {"records": records, "rows": rows, "criteria": checks, "steps": args.steps}
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     length = f"--steps {args.steps}" if args.steps else "each recipe's length"
     print(f"{len(records)} runs ({length}), {time.perf_counter() - start:.0f} s in all\n")

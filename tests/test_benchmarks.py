@@ -105,14 +105,34 @@ def test_mean_curve_keeps_the_steps_every_seed_evaluated():
     assert steps == [10, 20] and knn == pytest.approx([0.3, 0.5])
 
 
-def test_a_finished_run_is_reused_and_the_figure_is_written(tmp_path):
-    done = record("simclr", "digits", 0, knn=0.9)
-    folder = tmp_path / "runs" / "simclr-digits-seed0"
-    folder.mkdir(parents=True)
-    (folder / methods.RECORD_FILE).write_text(json.dumps(done))
-    assert methods.run_one("simclr", "digits", 0, tmp_path / "runs", steps=None) == done
+def test_a_finished_run_is_reused_while_its_recipe_is_unchanged(tmp_path):
+    records = tmp_path / "records"
+    records.mkdir()
+    fingerprint = methods.recipe_fingerprint("simclr", "digits")
+    done = record("simclr", "digits", 0, knn=0.9) | {"recipe_sha256": fingerprint}
+    (records / "simclr-digits-seed0.json").write_text(json.dumps(done | {"steps_flag": None}))
+    reused = methods.run_one("simclr", "digits", 0, tmp_path / "runs", records, steps=None)
+    assert reused["knn"] == 0.9
+    path = records / "simclr-digits-seed0.json"
+    assert methods.saved_record(path, fingerprint, steps=None) is not None
+    assert methods.saved_record(path, "another recipe", steps=None) is None  # retrained
+    assert methods.saved_record(path, fingerprint, steps=20) is None  # another length
+    assert fingerprint != methods.recipe_fingerprint("byol", "digits")
     methods.save_curves(tmp_path / "curves.png", [done, record("supervised", "digits", 0, 0.95)])
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_table_only_prints_the_records_there_are_and_says_partial(tmp_path, capsys):
+    records = tmp_path / "records"
+    records.mkdir()
+    for method, knn in (("simclr", 0.9), ("supervised", 0.95)):
+        mark = {"recipe_sha256": methods.recipe_fingerprint(method, "digits"), "steps_flag": None}
+        saved = record(method, "digits", 0, knn) | mark
+        (records / f"{method}-digits-seed0.json").write_text(json.dumps(saved))
+    argv = ["--data", "digits", "--seeds", "0", "--table-only", "--records", str(records)]
+    assert methods.main([*argv, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "PARTIAL: 7 of the 9 runs" in out and "| simclr | 0.900" in out
 
 
 def test_train_argv_is_the_users_command():
