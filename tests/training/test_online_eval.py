@@ -73,6 +73,13 @@ def test_eval_lines_at_the_expected_steps_summary_and_plot(tmp_path):
     assert (run_dir / "knn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_no_eval_turns_the_online_knn_off_unless_eval_every_asks(tmp_path):
+    off = train(tiny(tmp_path, "no-eval", steps=4))  # eval False, eval_every unset
+    assert evals(off) == []
+    asked = train(tiny(tmp_path, "asked", steps=4, eval_every=2))
+    assert [r["step"] for r in evals(asked)] == [2, 4]
+
+
 def test_eval_every_zero_is_off_and_unlabelled_data_is_skipped(tmp_path, monkeypatch, caplog):
     run_dir = train(tiny(tmp_path, "off", eval_every=0))
     assert evals(run_dir) == [] and not (run_dir / "knn.png").exists()

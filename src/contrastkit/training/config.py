@@ -216,7 +216,8 @@ class TrainConfig:
     eval_every: int | None = setting(
         None,
         "steps between online kNN evaluations of h on the held-out split, and at the last step; "
-        "0 turns them off. Written to metrics.jsonl and knn.png",
+        "0 turns them off (so does --no-eval, unless this is given). Written to metrics.jsonl "
+        "and knn.png",
         check=non_negative,
         flag=Flag(default="4 evenly spaced, the last at the end"),
         resumable=True,
@@ -224,7 +225,11 @@ class TrainConfig:
     eval: bool = setting(
         True,
         "evaluate the encoder after training",
-        flag=Flag("--no-eval", sets=False, help="skip the evaluation after training"),
+        flag=Flag(
+            "--no-eval",
+            sets=False,
+            help="skip every evaluation: after training, and the online kNN unless --eval-every",
+        ),
         resumable=True,
     )
     tsne: bool = setting(

@@ -98,7 +98,12 @@ class OnlineEval:
 
     @classmethod
     def of(cls, config: TrainConfig, total: int, device) -> OnlineEval | None:
-        """Build the online evaluation of a run, or None when it is off or cannot be done."""
+        """Build the online evaluation of a run, or None when it is off or cannot be done.
+
+        ``--no-eval`` turns it off too, unless ``--eval-every N`` asks for it.
+        """
+        if not config.eval and config.eval_every is None:
+            return None
         steps = eval_steps(config.eval_every, total)
         if not steps:
             return None
