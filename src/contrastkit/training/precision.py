@@ -73,7 +73,9 @@ def describe_precision(amp: str, memory_format: str, device: torch.device) -> st
     why = ""
     if device.type == "cpu" and amp == "bf16":
         flags = cpu_bf16_flags()
-        why = f"; this CPU has {', '.join(flags)}" if flags else "; this CPU has no bf16 unit (emulated: slower than float32)"
+        why = f"; this CPU has {', '.join(flags)}"
+        if not flags:
+            why = "; this CPU has no bf16 unit (emulated: slower than float32)"
     undo = "" if amp == "off" else ", --amp off for float32"
     return f"precision: {number}, {memory_format} weights on {device.type}{why}{undo}"
 
