@@ -114,6 +114,14 @@ def saved_record(path: Path, fingerprint: str, steps: int | None) -> dict | None
     return record
 
 
+def reusable_record(
+    records: Path, method: str, data: str, seed: int, steps: int | None
+) -> dict | None:
+    """Return the saved record of (method, data, seed) if the current recipe made it."""
+    path = records / f"{method}-{data}-seed{seed}.json"
+    return saved_record(path, recipe_fingerprint(method, data), steps)
+
+
 def run_one(
     method: str, data: str, seed: int, folder: Path, records: Path, steps: int | None
 ) -> dict:
@@ -121,7 +129,7 @@ def run_one(
     name = f"{method}-{data}-seed{seed}"
     out, record_path = folder / name, records / f"{name}.json"
     fingerprint = recipe_fingerprint(method, data)
-    saved = saved_record(record_path, fingerprint, steps)
+    saved = reusable_record(records, method, data, seed, steps)
     if saved is not None:
         print(f"# reusing {record_path}", file=sys.stderr, flush=True)
         return saved
@@ -252,17 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds
     ]
     if args.table_only:
-        records = [
-            r
-            for method, data, seed in wanted
-            if (
-                r := saved_record(
-                    args.records / f"{method}-{data}-seed{seed}.json",
-                    recipe_fingerprint(method, data),
-                    args.steps,
-                )
-            )
-        ]
+        saved = [reusable_record(args.records, *key, args.steps) for key in wanted]
+        records = [r for r in saved if r is not None]
         missing = len(wanted) - len(records)
         if not records:
             print(f"no records in {args.records} for these runs", file=sys.stderr)

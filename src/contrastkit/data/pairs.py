@@ -106,14 +106,14 @@ class ImageTextPairs(Dataset):
 
 def _check_images(paths: list[Path], where) -> None:
     """Raise ValueError naming how many images are missing or unreadable, and the first."""
-    missing = [i for i, p in enumerate(paths) if not p.exists()]
+    not_files = [i for i, p in enumerate(paths) if not p.is_file()]
+    missing = [i for i in not_files if not paths[i].exists()]
     if missing:
         first = missing[0]
         raise ValueError(
             f"{len(missing)} of {len(paths)} images do not exist; the first is "
             f"{where(first)}: {paths[first]}"
         )
-    not_files = [i for i, p in enumerate(paths) if not p.is_file()]
     if not_files:  # a folder, a device such as /dev/zero, a pipe
         first = not_files[0]
         kind = "a folder" if paths[first].is_dir() else "not a regular file"

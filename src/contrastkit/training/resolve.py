@@ -130,6 +130,13 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def _training_device(name: str) -> torch.device:
+    """Return the device ``--device name`` trains on ("auto": CUDA when present)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
 def _fill_loading(values: dict[str, Any], dataset) -> None:
     """Fill ``num_workers``, ``decode`` and ``image_size`` from the data and the machine.
 
@@ -142,8 +149,7 @@ def _fill_loading(values: dict[str, Any], dataset) -> None:
         share = max(1, _cores() // distributed.world_size())
         values["num_workers"] = min(MAX_DEFAULT_WORKERS, share) if photos else 0
     if values["decode"] == "auto":
-        device = values["device"]
-        cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        cuda = _training_device(values["device"]).type == "cuda"
         values["decode"] = "device" if photos and cuda else "workers"
     if photos and getattr(dataset, "image_size", None):  # the folder's and shards' own
         values["image_size"] = int(dataset.image_size)
@@ -151,12 +157,10 @@ def _fill_loading(values: dict[str, Any], dataset) -> None:
 
 def _fill_precision(values: dict[str, Any], dataset) -> None:
     """Replace ``--amp auto`` and ``--memory-format auto`` by what the device runs fastest."""
-    name = values["device"]
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = _training_device(values["device"])
     images = getattr(dataset, "kind", "images") == "images"
     values["amp"], values["memory_format"] = resolve_precision(
-        values["amp"], values["memory_format"], torch.device(name), images
+        values["amp"], values["memory_format"], device, images
     )
 
 
