@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -167,3 +168,25 @@ def test_cpu_step_trains_the_default_shapes_step_in_fp32_and_bf16_alike():
     assert fp32["images_per_s"] > 0 and len(fp32["losses"]) == 2
     assert fp32["losses"][0] == pytest.approx(bf16["losses"][0], abs=0.05)  # same weights, data
     assert fp32["losses"] != bf16["losses"]  # bf16 autocast really ran on the CPU
+
+
+def test_attention_diagnosis_crop_coverage_and_head_jaccards():
+    attention = load("attention_masks")
+    from contrastkit.transforms.recipes import CropSpec
+
+    whole = torch.ones(3, 16, 16, dtype=torch.bool)  # an object that fills the scene
+    spec = CropSpec(8, scale=(0.25, 0.25), ratio=(1.0, 1.0))  # always an 8x8 crop of 16x16
+    cover = attention.crop_coverage(whole, spec, draws=4, seed=0)
+    assert cover["crop_is_object"] == 1.0 and cover["object_inside"] == pytest.approx(0.25)
+    corner = torch.zeros(3, 16, 16, dtype=torch.bool)
+    corner[:, :2, :2] = True  # a 2x2 object in the corner: most 8x8 crops miss it
+    missed = attention.crop_coverage(corner, spec, draws=50, seed=0)
+    assert 0 < missed["half_or_more"] < 0.5 < missed["under_5pct"] < 1
+    maps = torch.zeros(2, 2, 4, 4)
+    maps[:, 0, :2, :2] = 1.0  # head 0 looks at the top-left quarter, head 1 everywhere
+    maps[:, 1] = 1.0
+    masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    masks[:, :4, :4] = True
+    heads = attention.head_jaccards(maps, masks)
+    assert heads[0] == pytest.approx(0.75)  # 60% of 4 equal patches keeps 3 of the 4
+    assert heads[1] < 0.75

@@ -134,6 +134,17 @@ def test_an_out_folder_that_does_not_exist_is_refused_and_not_created(vit_run, t
     assert not out.parent.exists()
 
 
+def test_a_chosen_layer_is_drawn_and_a_missing_one_refused(vit_run, tmp_path, capsys):
+    out = tmp_path / "first.png"
+    argv = ["attention", str(vit_run), "--sample", "shapes:1", "--out", str(out)]
+    assert main([*argv, "--layer", "0"]) == 0  # the fixture's ViT has one block
+    assert "layer 0 of 1" in capsys.readouterr().out
+    _check_png(out, columns=1 + HEADS + 3)
+    assert main([*argv, "--layer", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--layer must be in [-1, 0] for this ViT, got 1" in err[0]
+
+
 def test_a_size_whose_attention_cannot_fit_is_refused(vit_run, tmp_path, capsys):
     photo = tmp_path / "photo.png"
     Image.new("RGB", (32, 32), "red").save(photo)

@@ -180,3 +180,62 @@ def test_online_eval_streams_its_subsets_with_the_same_knn():
     with torch.no_grad():
         expected = ev.knn_accuracy(encoder(x_train), train[1], encoder(test_ds.x), test[1])
     assert knn == expected
+
+
+@pytest.mark.parametrize("kind", [Pictures, StreamedPictures])
+def test_photo_limits_subset_full_resolution_data_only(kind, tmp_path, monkeypatch):
+    """The end of ``train`` evaluates a seeded subset of a photo folder, all of anything else."""
+    train_ds, test_ds = kind(24, 0), kind(16, 1)
+    config = _config(train_ds)
+    embedded, lines = [], []
+    real_embed = ev.embed_dataset
+
+    def embed(encoder, dataset, *args, **kwargs):
+        if not isinstance(dataset, list):  # a split, not a batch of views (alignment)
+            embedded.append([int(dataset[i][1]) for i in range(len(dataset))])
+        return real_embed(encoder, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "embed_dataset", embed)
+    method = runs.build_method(config)
+    results = runs.evaluate_run(
+        method,
+        config,
+        tmp_path,
+        splits=(train_ds, test_ds),
+        photo_limits=(10, 6),
+        progress=lines.append,
+    )
+    sizes = [len(labels) for labels in embedded]
+    if kind is StreamedPictures:
+        assert sizes == [10, 6, 10, 6]  # random init, then trained: train and held-out subsets
+        assert any("a seeded subset of 10 training and 6 held-out" in line for line in lines)
+        again = runs._photo_subsets(train_ds, test_ds, (10, 6), config.seed, lines.append)
+        assert [len(s) for s in again] == [10, 6]  # the same seeded subsets each time
+        assert again[0].indices == sorted(again[0].indices)
+    else:
+        assert sizes == [24, 16, 24, 16]
+        assert not any("subset" in line for line in lines)
+    assert 0 <= results["trained"]["knn"] <= 1 and results["trained"]["alignment"] is not None
+
+
+def test_online_photo_limits_keep_the_evaluations_near_a_tenth_of_training():
+    assert online_eval.photo_limits(4, 32, 4, None) is None  # the 4-step folder smoke run
+    assert online_eval.photo_limits(4, 32, 4, 2) == (100, 50)  # asked for: the minimum
+    assert online_eval.photo_limits(100, 32, 4, None) == (320, 160)  # 0.1 * 6 * 3200 / 4
+    assert online_eval.photo_limits(10_000, 256, 4, None) == (
+        online_eval.MAX_TRAIN,
+        online_eval.MAX_TEST,
+    )
+
+
+def test_online_eval_on_photos_is_sized_by_the_run_or_skipped(monkeypatch, caplog):
+    splits = (StreamedPictures(400, 0, side=8), StreamedPictures(200, 1, side=8))
+    monkeypatch.setattr(online_eval, "eval_splits", lambda config: splits)
+    config = TrainConfig(data="folder:/photos", batch_size=8, progress=False)
+    with caplog.at_level("INFO", logger="contrastkit.training.online_eval"):
+        assert online_eval.OnlineEval.of(config, 4, "cpu") is None
+    assert "too few to spend under 10%" in caplog.text
+    sized = online_eval.OnlineEval.of(config, 200, "cpu")  # budget 0.6 * 200 * 8 / 4 = 240
+    assert (len(sized.train), len(sized.test)) == (160, 80)
+    asked = online_eval.OnlineEval.of(TrainConfig(**{**vars(config), "eval_every": 2}), 4, "cpu")
+    assert (len(asked.train), len(asked.test)) == (100, 50)

@@ -71,6 +71,26 @@ def test_vit_attention_shapes_and_rows_sum_to_one():
     torch.testing.assert_close(cls.sum(-1), torch.ones(2, 3))
 
 
+def test_vit_attention_of_any_layer_is_that_blocks_softmax():
+    torch.manual_seed(0)
+    vit = build_backbone("vit", image_size=16, patch_size=4, dim=24, depth=3, heads=2).eval()
+    x = torch.rand(2, 3, 16, 16)
+    t = vit.tokens(x)
+    expected = []
+    for block in vit.blocks:
+        t, attn = block(t, return_attention=True)
+        expected.append(attn)
+    for layer in range(3):
+        torch.testing.assert_close(vit.last_attention(x, layer), expected[layer])
+        row = expected[layer][:, :, 0, 1:]
+        torch.testing.assert_close(vit.cls_attention(x, layer), row / row.sum(-1, keepdim=True))
+    torch.testing.assert_close(vit.last_attention(x, -3), expected[0])
+    assert not torch.allclose(expected[0], expected[2])  # the layers really differ
+    for layer in (3, -4):
+        with pytest.raises(ValueError, match=r"layer must be in \[-3, 2\]"):
+            vit.last_attention(x, layer)
+
+
 def test_vit_explicit_attention_matches_fused_path():
     torch.manual_seed(0)
     vit = build_backbone("vit", image_size=16, patch_size=4, dim=24, depth=1, heads=2).eval()

@@ -63,6 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fraction of the attention mass kept by the drawn mask (default: %(default)s, "
         "as in the DINO paper)",
     )
+    parser.add_argument(
+        "--layer",
+        type=int,
+        default=-1,
+        help="which block's attention, counted from 0 (negative: from the end; default: -1, the "
+        "last, as DINO shows it; benchmarks/attention_masks.py scores every layer)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -107,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
             f"run {str(run_dir)!r} has backbone {getattr(config, 'backbone', '?')!r}, which has "
             "no self-attention; train with --backbone vit to draw attention maps"
         )
+    depth = len(backbone.blocks)
+    if not -depth <= args.layer < depth:
+        raise ValueError(
+            f"--layer must be in [-{depth}, {depth - 1}] for this ViT, got {args.layer}"
+        )
     patch = backbone.patch_size
     channels = backbone.in_channels
     true_mask = None
@@ -148,10 +160,14 @@ def run(args: argparse.Namespace) -> int:
         true_mask = None if true_mask is None else true_mask[:, :H, :W]
     images = image[None].float()  # (1, C, H, W)
     with torch.no_grad():
-        maps = cls_attention_maps(backbone, images)  # (1, K, h, w)
+        maps = cls_attention_maps(backbone, images, args.layer)  # (1, K, h, w)
     out = Path(args.out) if args.out else run_dir / "attention.png"
     save_attention_figure(
         out, images, maps, true_masks=true_mask, keep_mass=args.keep_mass, row_titles=[label]
     )
-    print(f"wrote {out} ({maps.shape[1]} heads, {maps.shape[2]}x{maps.shape[3]} patches)")
+    layer = args.layer % depth
+    print(
+        f"wrote {out} ({maps.shape[1]} heads of layer {layer} of {depth}, "
+        f"{maps.shape[2]}x{maps.shape[3]} patches)"
+    )
     return 0

@@ -35,13 +35,14 @@ def has_attention(backbone: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def cls_attention_maps(backbone: nn.Module, images: Tensor) -> Tensor:
-    """Return the last layer's [CLS]-to-patch attention of each head as a patch grid.
+def cls_attention_maps(backbone: nn.Module, images: Tensor, layer: int = -1) -> Tensor:
+    """Return a layer's (the last) [CLS]-to-patch attention of each head as a patch grid.
 
     Args:
-        backbone: a ViT with ``cls_attention(x) -> (B, K, P)`` and ``patch_size``
+        backbone: a ViT with ``cls_attention(x, layer) -> (B, K, P)`` and ``patch_size``
             (``build_backbone("vit")``).
         images: (B, C, H, W), prepared as the backbone saw its training inputs.
+        layer: which block, indexed as a list (-1: the last, as DINO shows; 0: the first).
 
     Returns:
         (B, K, h, w) with h = H // patch_size, w = W // patch_size; each head's map sums to 1
@@ -62,7 +63,7 @@ def cls_attention_maps(backbone: nn.Module, images: Tensor) -> Tensor:
     was_training = backbone.training
     backbone.eval()
     try:
-        attn = backbone.cls_attention(images)  # (B, K, P)
+        attn = backbone.cls_attention(images, layer)  # (B, K, P)
     finally:
         backbone.train(was_training)
     return attn.reshape(attn.shape[0], attn.shape[1], h, w).float()

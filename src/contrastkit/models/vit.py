@@ -179,25 +179,30 @@ class VisionTransformer(nn.Module):
             t = block(t)
         return self.norm(t)[:, 0]
 
-    def last_attention(self, x: Tensor) -> Tensor:
-        """Return the last block's attention weights: (B, C, H, W) -> (B, K, 1 + P, 1 + P).
+    def last_attention(self, x: Tensor, layer: int = -1) -> Tensor:
+        """Return a block's attention weights: (B, C, H, W) -> (B, K, 1 + P, 1 + P).
 
+        ``layer`` indexes the blocks as a list does: -1 (default) is the last, 0 the first.
         Each row is a softmax over the 1 + P keys and sums to 1.
         """
+        depth = len(self.blocks)
+        if not -depth <= layer < depth:
+            raise ValueError(f"layer must be in [-{depth}, {depth - 1}], got {layer}")
+        index = layer % depth
         t = self.tokens(x)
-        for block in self.blocks[:-1]:
+        for block in self.blocks[:index]:
             t = block(t)
-        _, attn = self.blocks[-1](t, return_attention=True)
+        _, attn = self.blocks[index](t, return_attention=True)
         return attn
 
-    def cls_attention(self, x: Tensor) -> Tensor:
-        """Return the [CLS]-to-patch attention of the last block: (B, C, H, W) -> (B, K, P).
+    def cls_attention(self, x: Tensor, layer: int = -1) -> Tensor:
+        """Return the [CLS]-to-patch attention of a block (the last): (B, C, H, W) -> (B, K, P).
 
         The [CLS] row without its [CLS] column, renormalised so that each head's map sums to 1
         over the P patches (DINO's 60%-of-mass threshold is computed on this normalised map).
         Reshape to ``(B, K, H // patch_size, W // patch_size)`` for a picture.
         """
-        cls_row = self.last_attention(x)[:, :, 0, 1:]  # (B, K, P)
+        cls_row = self.last_attention(x, layer)[:, :, 0, 1:]  # (B, K, P)
         return cls_row / cls_row.sum(dim=-1, keepdim=True)
 
 

@@ -7,8 +7,10 @@ held-out split (at most ``MAX_TEST``), chosen once from the same datasets as the
 (``runs.eval_splits``) and streamed through the encoder at each evaluation (``embed_dataset``:
 one batch of images in memory, never the subsets), and computes the weighted kNN accuracy of
 ``contrastkit.evaluation.metrics`` (k = 20). On the default digits run the four evaluations cost
-well under 10% of the training time. The number can differ slightly from the final evaluation's
-kNN, which uses the whole training split.
+well under 10% of the training time. On full-resolution photos the subsets are sized so that
+the evaluations cost about 10% of the training (``photo_limits``), and a run too short for that is
+not evaluated online unless ``--eval-every`` asks. The number can differ slightly from the final
+evaluation's kNN, which uses the whole training split.
 
 An evaluation leaves training as it found it: the method goes back to train mode, nothing is
 updated (no gradients, BatchNorm in eval mode), and the global RNG (CPU and CUDA) is saved and
@@ -41,6 +43,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_EVALUATIONS = 4  # when --eval-every is unset
 MAX_TRAIN = 2000  # training samples the kNN votes with
 MAX_TEST = 1000  # held-out samples it is measured on
+# Full-resolution photos cost as much to embed as to train on, so there the evaluations together
+# embed at most PHOTO_SHARE of the forward passes training makes (two views, forward and backward:
+# about FORWARDS_PER_SAMPLE forwards per sample); below MIN_PHOTO_SAMPLES per evaluation (a run too
+# short for it) they are skipped unless --eval-every asks for them.
+PHOTO_SHARE = 0.1
+FORWARDS_PER_SAMPLE = 6
+MIN_PHOTO_SAMPLES = 150
 
 
 def eval_steps(eval_every: int | None, total: int) -> list[int]:
@@ -57,6 +66,25 @@ def eval_steps(eval_every: int | None, total: int) -> list[int]:
         count = min(DEFAULT_EVALUATIONS, total)
         return sorted({round(total * (k + 1) / count) for k in range(count)})
     return sorted({*range(eval_every, total + 1, eval_every), total})
+
+
+def photo_limits(
+    total: int, batch_size: int, evaluations: int, eval_every: int | None
+) -> tuple[int, int] | None:
+    """Return the (training, held-out) samples of each online evaluation on photos, or None.
+
+    All ``evaluations`` together embed about ``PHOTO_SHARE`` of the forward passes of ``total``
+    steps of ``batch_size`` samples, two thirds from the training split; at most ``MAX_TRAIN``
+    and ``MAX_TEST``. None (skip) when that is under ``MIN_PHOTO_SAMPLES`` per evaluation and
+    ``eval_every`` is None; an explicit ``--eval-every`` gets ``MIN_PHOTO_SAMPLES`` at least.
+    """
+    budget = int(PHOTO_SHARE * FORWARDS_PER_SAMPLE * total * batch_size / max(evaluations, 1))
+    if budget < MIN_PHOTO_SAMPLES:
+        if eval_every is None:
+            return None
+        budget = MIN_PHOTO_SAMPLES
+    train = min(MAX_TRAIN, budget * 2 // 3)
+    return train, min(MAX_TEST, budget - train)
 
 
 def _labels(dataset) -> Tensor:
@@ -115,8 +143,20 @@ class OnlineEval:
         except ValueError as err:  # never stop a run for its online evaluation
             logger.info("online kNN evaluation skipped: %s", err)
             return None
-        train = _subset(train_ds, MAX_TRAIN, mix_seed(config.seed, -4, 0))
-        test = _subset(test_ds, MAX_TEST, mix_seed(config.seed, -4, 1))
+        limits = (MAX_TRAIN, MAX_TEST)
+        if getattr(train_ds, "full_resolution", False):
+            limits = photo_limits(total, config.batch_size, len(steps), config.eval_every)
+            if limits is None:
+                logger.info(
+                    "online kNN evaluation skipped: %d steps of %d photos are too few to spend "
+                    "under %.0f%% of them on it (--eval-every N asks for it anyway)",
+                    total,
+                    config.batch_size,
+                    100 * PHOTO_SHARE,
+                )
+                return None
+        train = _subset(train_ds, limits[0], mix_seed(config.seed, -4, 0))
+        test = _subset(test_ds, limits[1], mix_seed(config.seed, -4, 1))
         if len(train[1]) == 0 or len(test[1]) == 0:
             logger.info("online kNN evaluation skipped: --data %s has no labels", config.data)
             return None
@@ -138,4 +178,11 @@ class OnlineEval:
         return ev.knn_accuracy(train_f, self.train_y, test_f, self.test_y)
 
 
-__all__ = ["DEFAULT_EVALUATIONS", "MAX_TEST", "MAX_TRAIN", "OnlineEval", "eval_steps"]
+__all__ = [
+    "DEFAULT_EVALUATIONS",
+    "MAX_TEST",
+    "MAX_TRAIN",
+    "OnlineEval",
+    "eval_steps",
+    "photo_limits",
+]

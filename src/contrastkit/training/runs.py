@@ -54,6 +54,9 @@ LABELS = {"raw": "raw input", "random_init": "random init", "trained": "trained 
 MAX_VIEW_PAIRS = 2000  # held-out samples whose two views measure alignment
 MAX_PLOT_POINTS = 5000  # held-out samples in the embedding maps and similarity histograms
 KNN_K = 20  # neighbours of the kNN probe (capped at the training samples there are)
+# (training, held-out) photos the end of ``train`` evaluates on, a seeded subset of full-resolution
+# data: three encoders at 224 px over a whole folder would cost more than a short run's training
+PHOTO_EVAL_LIMITS = (1000, 500)
 # views for alignment are drawn as if from this (never trained) epoch
 EVAL_VIEW_EPOCH = -1
 
@@ -283,6 +286,21 @@ def _metrics(train_f, train_y, test_f, test_y, view_f, device) -> dict[str, floa
     return out
 
 
+def _photo_subsets(train_ds, test_ds, limits: tuple[int, int], seed: int, stage) -> tuple:
+    """Return seeded subsets of at most ``limits`` (training, held-out) samples; say so."""
+    if len(train_ds) <= limits[0] and len(test_ds) <= limits[1]:
+        return train_ds, test_ds
+    subsets = tuple(
+        Subset(ds, ev.subset_index(len(ds), limit, mix_seed(seed, -6, k)).sort().values.tolist())
+        for k, (ds, limit) in enumerate(zip((train_ds, test_ds), limits, strict=True))
+    )
+    stage(
+        f"photos: a seeded subset of {len(subsets[0])} training and {len(subsets[1])} held-out "
+        "samples (contrastkit eval RUN evaluates them all)"
+    )
+    return subsets
+
+
 def eval_splits(config: TrainConfig) -> tuple[Any, Any]:
     """Return the training and held-out splits a run is evaluated on (no views, with labels).
 
@@ -308,6 +326,7 @@ def evaluate_run(
     *,
     splits: tuple[Any, Any] | None = None,
     initial: Method | None = None,
+    photo_limits: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Evaluate h of the trained method, of its random initialisation and of the raw input.
 
@@ -322,6 +341,9 @@ def evaluate_run(
         splits: (training, held-out) datasets instead of ``eval_splits(config)``, and
             initial: the method before training instead of ``build_method(config)``
             (``contrastkit.fit`` with the user's own Dataset or nn.Module).
+        photo_limits: (training, held-out) at most this many samples of each split, a subset
+            fixed by the seed, when the data is full-resolution photos (``full_resolution``;
+            ``PHOTO_EVAL_LIMITS`` at the end of ``train``); None: every sample.
 
     Returns:
         ``{"raw": {...}, "random_init": {...}, "trained": {...}, "raw_label": str,
@@ -337,12 +359,15 @@ def evaluate_run(
 
     train_ds, test_ds = splits or eval_splits(config)
     stage(f"{len(train_ds)} training and {len(test_ds)} held-out samples of {config.data}")
+    full_test = test_ds  # the view pairs and the class names come from the whole split
+    if photo_limits is not None and getattr(test_ds, "full_resolution", False):
+        train_ds, test_ds = _photo_subsets(train_ds, test_ds, photo_limits, config.seed, stage)
     initial = build_method(config) if initial is None else initial
     encoders = {"raw": None, "random_init": initial.to(device), "trained": method}
     shape = tuple(config.input_shape or test_ds[0][0].shape)
     raw = ev.raw_shape(shape)  # the raw input of large images is downsampled: say so
     labels = {**LABELS, "raw": f"raw input ({raw[1]}x{raw[2]} pixels)"} if raw != shape else LABELS
-    pairs = _view_pairs(test_ds, config, device)
+    pairs = _view_pairs(full_test, config, device)
     view_f = dict.fromkeys(encoders) if pairs is None else ev.embed_views(encoders, pairs, device)
     load = {"batch_size": config.eval_batch_size, "num_workers": config.num_workers or 0}
     results: dict[str, Any] = {}
@@ -368,7 +393,7 @@ def evaluate_run(
         keep = ev.subset_index(len(test_y), MAX_PLOT_POINTS, mix_seed(config.seed, -5, 1))
         titles = {"raw": labels["raw"], "random_init": "random init", "trained": "trained"}
         panels = {titles[name]: f[keep] for name, f in test_features.items()}
-        y, names, out = test_y[keep], getattr(test_ds, "class_names", None), Path(run_dir)
+        y, names, out = test_y[keep], getattr(full_test, "class_names", None), Path(run_dir)
         plots.plot_embedding_maps(panels, y, out / "embedding_map.png", names)
         if config.tsne:
             plots.plot_embedding_maps(panels, y, out / "embedding_tsne.png", names, method="tsne")

@@ -56,6 +56,7 @@ from contrastkit.training.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     METRICS_FILE,
+    PHOTO_EVAL_LIMITS,
     SUMMARY_FILE,
     build_method,
     check_out_dir,
@@ -375,7 +376,9 @@ def _finish(config, method, run_dir: Path, device, length: RunLength, elapsed: f
     if config.eval:
         method.eval()
         report = stderr_line if config.progress else _silent
-        summary["eval"] = evaluate_run(method, config, run_dir, str(device), progress=report)
+        summary["eval"] = evaluate_run(
+            method, config, run_dir, str(device), progress=report, photo_limits=PHOTO_EVAL_LIMITS
+        )
     if evals:
         final = summary.get("eval", {})
         references = {
