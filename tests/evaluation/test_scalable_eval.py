@@ -187,11 +187,13 @@ def test_photo_limits_subset_full_resolution_data_only(kind, tmp_path, monkeypat
     """The end of ``train`` evaluates a seeded subset of a photo folder, all of anything else."""
     train_ds, test_ds = kind(24, 0), kind(16, 1)
     config = _config(train_ds)
-    embedded, lines = [], []
+    embedded, lines, viewed = [], [], []
     real_embed = ev.embed_dataset
 
     def embed(encoder, dataset, *args, **kwargs):
-        if not isinstance(dataset, list):  # a split, not a batch of views (alignment)
+        if isinstance(dataset, list):  # a batch of views (alignment)
+            viewed.append(len(dataset))
+        else:  # a split
             embedded.append([int(dataset[i][1]) for i in range(len(dataset))])
         return real_embed(encoder, dataset, *args, **kwargs)
 
@@ -208,14 +210,23 @@ def test_photo_limits_subset_full_resolution_data_only(kind, tmp_path, monkeypat
     sizes = [len(labels) for labels in embedded]
     if kind is StreamedPictures:
         assert sizes == [10, 6, 10, 6]  # random init, then trained: train and held-out subsets
+        assert sum(viewed) == 2 * 2 * 6  # two views of 6 held-out samples for both networks
         assert any("a seeded subset of 10 training and 6 held-out" in line for line in lines)
         again = runs._photo_subsets(train_ds, test_ds, (10, 6), config.seed, lines.append)
         assert [len(s) for s in again] == [10, 6]  # the same seeded subsets each time
         assert again[0].indices == sorted(again[0].indices)
     else:
-        assert sizes == [24, 16, 24, 16]
+        assert sizes == [24, 16, 24, 16] and sum(viewed) == 2 * 2 * 16
         assert not any("subset" in line for line in lines)
     assert 0 <= results["trained"]["knn"] <= 1 and results["trained"]["alignment"] is not None
+
+
+def test_photos_are_embedded_in_small_batches_everything_else_as_asked():
+    config = TrainConfig(data="folder:/photos", eval_batch_size=512)
+    assert runs.eval_batch_size(config, StreamedPictures(4, 0)) == runs.PHOTO_EVAL_BATCH == 64
+    assert runs.eval_batch_size(config, Pictures(4, 0)) == 512
+    small = TrainConfig(data="folder:/photos", eval_batch_size=16)
+    assert runs.eval_batch_size(small, StreamedPictures(4, 0)) == 16
 
 
 def test_online_photo_limits_keep_the_evaluations_near_a_tenth_of_training():

@@ -176,7 +176,9 @@ def check_landscape_controls(page) -> None:
     page.mouse.down()
     page.mouse.move((nx + cx) / 2, (ny + cy) / 2, steps=4)  # halfway to the centre
     page.mouse.up()
-    assert settled_loss(page) == before  # the loss uses its direction only
+    # the loss uses its direction only; the mouse lands on whole pixels, so the direction may
+    # turn by a hair (1e-4 in the shown loss), far less than a loss that used the length would
+    assert settled_loss(page) == pytest.approx(before, abs=5e-4)
     assert svg_center_distance(page, negative) == pytest.approx(radius / 2, rel=0.1)
     assert page.locator("#landscape-svg .direction-ring").count() == 1
     # arrows at true size: 60 px per unit of gradient (cut at 190 px), else the longest is 80

@@ -294,7 +294,10 @@ class TrainConfig:
         flag=True,
     )
     eval_batch_size: int = setting(
-        512, "batch size when embedding datasets for evaluation", check=positive_int, resumable=True
+        512,
+        "batch size when embedding datasets for evaluation (at most 64 for full-resolution photos)",
+        check=positive_int,
+        resumable=True,
     )
     input_shape: list[int] | None = setting(
         None, "shape of one sample, filled in from the data (rebuilds the backbone)"

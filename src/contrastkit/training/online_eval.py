@@ -36,7 +36,7 @@ from contrastkit.evaluation import metrics as ev
 from contrastkit.methods import Method
 from contrastkit.training.batches import mix_seed
 from contrastkit.training.config import PYTHON_OBJECT, TrainConfig
-from contrastkit.training.runs import eval_splits
+from contrastkit.training.runs import eval_batch_size, eval_splits
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ class OnlineEval:
         if len(train[1]) == 0 or len(test[1]) == 0:
             logger.info("online kNN evaluation skipped: --data %s has no labels", config.data)
             return None
-        return cls(steps, train, test, config.eval_batch_size, device, config.num_workers)
+        batch = eval_batch_size(config, train_ds)
+        return cls(steps, train, test, batch, device, config.num_workers)
 
     def due(self, step: int) -> bool:
         """Return whether to evaluate after the 1-based ``step``."""

@@ -57,6 +57,18 @@ KNN_K = 20  # neighbours of the kNN probe (capped at the training samples there 
 # (training, held-out) photos the end of ``train`` evaluates on, a seeded subset of full-resolution
 # data: three encoders at 224 px over a whole folder would cost more than a short run's training
 PHOTO_EVAL_LIMITS = (1000, 500)
+# photos per forward pass when evaluating full-resolution data: 64 x 3 x 224 x 224 floats is
+# 37 MiB, and the loader holds a few such batches per worker (512 held 1.2 GB in flight)
+PHOTO_EVAL_BATCH = 64
+
+
+def eval_batch_size(config: TrainConfig, dataset) -> int:
+    """Return ``config.eval_batch_size``, at most ``PHOTO_EVAL_BATCH`` for full-resolution data."""
+    if getattr(dataset, "full_resolution", False):
+        return min(config.eval_batch_size, PHOTO_EVAL_BATCH)
+    return config.eval_batch_size
+
+
 # views for alignment are drawn as if from this (never trained) epoch
 EVAL_VIEW_EPOCH = -1
 
@@ -238,10 +250,13 @@ def _first_two(samples: list) -> list[Tensor]:
     return collate_views([list(item)[:2] for item in samples])
 
 
-def _view_pairs(dataset, config: TrainConfig, device: str) -> Iterator[list[Tensor]] | None:
+def _view_pairs(
+    dataset, config: TrainConfig, device: str, limit: int | None = None
+) -> Iterator[list[Tensor]] | None:
     """Yield batches [view 1 (B, ...), view 2 (B, ...)] of held-out samples; None: no recipe.
 
-    At most ``MAX_VIEW_PAIRS`` samples (a seeded subset of larger splits), whose views depend on
+    At most ``limit`` (default ``MAX_VIEW_PAIRS``) samples (a seeded subset of larger splits),
+    whose views depend on
     (seed, i) only. Full-resolution data (streamed folders) gets the batched recipe, on
     ``device``, cut from ``ds[i]`` (the S x S image), not from what the trainer reads.
     """
@@ -256,8 +271,9 @@ def _view_pairs(dataset, config: TrainConfig, device: str) -> Iterator[list[Tens
     except ValueError:
         return None
     seed = mix_seed(config.seed, -5, 0)
-    index = ev.subset_index(len(dataset), MAX_VIEW_PAIRS, seed).sort().values.tolist()
-    load = {"batch_size": config.eval_batch_size, "num_workers": config.num_workers or 0}
+    limit = MAX_VIEW_PAIRS if limit is None else limit
+    index = ev.subset_index(len(dataset), limit, seed).sort().values.tolist()
+    load = {"batch_size": eval_batch_size(config, dataset), "num_workers": config.num_workers or 0}
     batches = DataLoader(Subset(items, index), collate_fn=_first_two, **load)
     return (make(x.to(device), u.to(device))[:2] if full else [x, u] for x, u in batches)
 
@@ -359,17 +375,21 @@ def evaluate_run(
 
     train_ds, test_ds = splits or eval_splits(config)
     stage(f"{len(train_ds)} training and {len(test_ds)} held-out samples of {config.data}")
-    full_test = test_ds  # the view pairs and the class names come from the whole split
+    full_test, pair_limit = test_ds, None  # the views and class names need the whole split
     if photo_limits is not None and getattr(test_ds, "full_resolution", False):
         train_ds, test_ds = _photo_subsets(train_ds, test_ds, photo_limits, config.seed, stage)
+        pair_limit = min(MAX_VIEW_PAIRS, photo_limits[1])
     initial = build_method(config) if initial is None else initial
     encoders = {"raw": None, "random_init": initial.to(device), "trained": method}
     shape = tuple(config.input_shape or test_ds[0][0].shape)
     raw = ev.raw_shape(shape)  # the raw input of large images is downsampled: say so
     labels = {**LABELS, "raw": f"raw input ({raw[1]}x{raw[2]} pixels)"} if raw != shape else LABELS
-    pairs = _view_pairs(full_test, config, device)
+    pairs = _view_pairs(full_test, config, device, pair_limit)
     view_f = dict.fromkeys(encoders) if pairs is None else ev.embed_views(encoders, pairs, device)
-    load = {"batch_size": config.eval_batch_size, "num_workers": config.num_workers or 0}
+    load = {
+        "batch_size": eval_batch_size(config, full_test),
+        "num_workers": config.num_workers or 0,
+    }
     results: dict[str, Any] = {}
     test_features: dict[str, Tensor] = {}
     for name, encoder in encoders.items():
@@ -413,6 +433,7 @@ __all__ = [
     "build_method",
     "check_out_dir",
     "create_run_dir",
+    "eval_batch_size",
     "eval_splits",
     "evaluate_run",
     "load_run",
