@@ -543,7 +543,7 @@ def save_figure(path: Path, pictures: dict, scenes: int) -> None:
         torch.stack([pictures["images"][i] for i, _ in rows]),
         torch.stack([pictures["maps"][p][i] for i, p in rows]),
         true_masks=torch.stack([pictures["masks"][i] for i, _ in rows]),
-        row_titles=[f"#{i} {p.split(' (')[0]}" for i, p in rows],
+        row_titles=[f"#{i} {p.replace('(', '').replace(')', '')}" for i, p in rows],
     )
 
 

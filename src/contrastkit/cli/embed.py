@@ -41,7 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train, test or all (both, in that order; .npz only) (default: test, the held-out "
         "split). A folder's class of a single image is in both splits",
     )
-    parser.add_argument("--batch-size", type=int, default=512, help="(default: 512)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="samples per forward pass (default: 512, or 64 for full-resolution photos)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace FILE (and its labels) if it exists"
@@ -62,7 +67,7 @@ def _check_args(args: argparse.Namespace) -> Path:
         raise ValueError(f"--split must be train, test or all, got {args.split!r}")
     if args.split == "all" and out.suffix != ".npz":
         raise ValueError("--split all writes both splits with their names: use --out FILE.npz")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
     if not out.parent.is_dir():
         raise ValueError(f"--out {out}: folder {out.parent} does not exist")
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from contrastkit.checkpoint import atomic_write
     from contrastkit.data import build_dataset, image_size_for
     from contrastkit.evaluation.metrics import embed_dataset
-    from contrastkit.training.runs import load_run
+    from contrastkit.training.runs import PHOTO_EVAL_BATCH, load_run
     from contrastkit.training.trainer import resolve_device
 
     out = _check_args(args)
@@ -106,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
                 f"--data {args.data} has samples of shape {tuple(shape)}, but the run was "
                 f"trained on {tuple(config.input_shape)}"
             )
-        feats, labels = embed_dataset(method, dataset, args.batch_size, str(device))
+        batch = args.batch_size or (
+            PHOTO_EVAL_BATCH if getattr(dataset, "full_resolution", False) else 512
+        )
+        feats, labels = embed_dataset(method, dataset, batch, str(device))
         parts.append((split, dataset, feats.numpy().astype(np.float32), labels.numpy()))
     feats = np.concatenate([p[2] for p in parts])
     labels = np.concatenate([p[3] for p in parts])

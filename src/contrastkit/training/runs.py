@@ -60,6 +60,8 @@ PHOTO_EVAL_LIMITS = (1000, 500)
 # photos per forward pass when evaluating full-resolution data: 64 x 3 x 224 x 224 floats is
 # 37 MiB, and the loader holds a few such batches per worker (512 held 1.2 GB in flight)
 PHOTO_EVAL_BATCH = 64
+# views for alignment are drawn as if from this (never trained) epoch
+EVAL_VIEW_EPOCH = -1
 
 
 def eval_batch_size(config: TrainConfig, dataset) -> int:
@@ -67,10 +69,6 @@ def eval_batch_size(config: TrainConfig, dataset) -> int:
     if getattr(dataset, "full_resolution", False):
         return min(config.eval_batch_size, PHOTO_EVAL_BATCH)
     return config.eval_batch_size
-
-
-# views for alignment are drawn as if from this (never trained) epoch
-EVAL_VIEW_EPOCH = -1
 
 
 def build_method(config: TrainConfig, backbone: torch.nn.Module | None = None) -> Method:
@@ -256,9 +254,9 @@ def _view_pairs(
     """Yield batches [view 1 (B, ...), view 2 (B, ...)] of held-out samples; None: no recipe.
 
     At most ``limit`` (default ``MAX_VIEW_PAIRS``) samples (a seeded subset of larger splits),
-    whose views depend on
-    (seed, i) only. Full-resolution data (streamed folders) gets the batched recipe, on
-    ``device``, cut from ``ds[i]`` (the S x S image), not from what the trainer reads.
+    whose views depend on (seed, i) only. Full-resolution data (streamed folders) gets the
+    batched recipe, on ``device``, cut from ``ds[i]`` (the S x S image), not from what the
+    trainer reads.
     """
     full = getattr(dataset, "full_resolution", False)
     try:
