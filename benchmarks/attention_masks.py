@@ -233,7 +233,7 @@ class AttentionCurve:
 
 CURVE_SCENES = 2  # held-out scenes drawn at each step of the curve figure
 COVERAGE_DRAWS = 8  # crops drawn per scene to measure how much of the object they hold
-MULTICROP_KEYS = {f for f in MultiCrop.__dataclass_fields__}
+MULTICROP_KEYS = set(MultiCrop.__dataclass_fields__)  # the view options the crops read
 
 
 def head_jaccards(maps: Tensor, true_masks: Tensor) -> list[float]:
