@@ -159,16 +159,27 @@ def contrast_saliency(images: Tensor, patch: int, heads: int) -> Tensor:
     return maps.expand(-1, heads, -1, -1)
 
 
-def score(maps: Tensor, true_masks: Tensor) -> dict[str, float]:
-    """Jaccard of the 60% masks with the true masks: maps (N, K, h, w), true_masks (N, S, S)."""
+def head_jaccards(maps: Tensor, true_masks: Tensor) -> list[float]:
+    """Return each head's mean Jaccard: maps (N, K, h, w), true_masks (N, S, S) -> K numbers."""
+    size = tuple(true_masks.shape[-2:])
+    masks = upsample_maps(attention_mask(maps, KEEP_MASS), size)  # (N, K, S, S)
+    return jaccard(masks, true_masks[:, None]).mean(dim=0).tolist()
+
+
+def score(maps: Tensor, true_masks: Tensor) -> dict:
+    """Jaccard of the 60% masks with the true masks: maps (N, K, h, w), true_masks (N, S, S).
+
+    Returns the mean map's Jaccard, each head's ("heads", K numbers), the best head's and its
+    index, and the mean map's mask area (a fraction of the image).
+    """
     size = tuple(true_masks.shape[-2:])
     mean_mask = upsample_maps(attention_mask(maps.mean(dim=1), KEEP_MASS), size)  # (N, S, S)
-    head_masks = upsample_maps(attention_mask(maps, KEEP_MASS), size)  # (N, K, S, S)
-    per_head = jaccard(head_masks, true_masks[:, None]).mean(dim=0)  # (K,)
+    per_head = head_jaccards(maps, true_masks)
     return {
         "mean_map": float(jaccard(mean_mask, true_masks).mean()),
-        "best_head": float(per_head.max()),
-        "best_head_index": int(per_head.argmax()),
+        "heads": per_head,
+        "best_head": max(per_head),
+        "best_head_index": per_head.index(max(per_head)),
         "area": float(mean_mask.float().mean()),
     }
 
@@ -225,7 +236,6 @@ class AttentionCurve:
     def __call__(self, method) -> float:
         maps = all_maps(method.teacher_backbone, self.images)  # (N, K, h, w), eval mode inside
         row = score(maps, self.masks) | {"step": self._step}
-        row["heads"] = head_jaccards(maps, self.masks)
         self.rows.append(row)
         self.maps[self._step] = maps[:CURVE_SCENES]
         return row["mean_map"]
@@ -234,13 +244,6 @@ class AttentionCurve:
 CURVE_SCENES = 2  # held-out scenes drawn at each step of the curve figure
 COVERAGE_DRAWS = 8  # crops drawn per scene to measure how much of the object they hold
 MULTICROP_KEYS = set(MultiCrop.__dataclass_fields__)  # the view options the crops read
-
-
-def head_jaccards(maps: Tensor, true_masks: Tensor) -> list[float]:
-    """Return each head's mean Jaccard: maps (N, K, h, w), true_masks (N, S, S) -> K numbers."""
-    size = tuple(true_masks.shape[-2:])
-    masks = upsample_maps(attention_mask(maps, KEEP_MASS), size)  # (N, K, S, S)
-    return jaccard(masks, true_masks[:, None]).mean(dim=0).tolist()
 
 
 def crop_coverage(masks: Tensor, spec, draws: int, seed: int) -> dict[str, float]:
@@ -330,9 +333,9 @@ def _eval_backbones(backbones: dict, train_ds, images, labels, true_masks, fit) 
     out = {}
     for name, backbone in backbones.items():
         backbone.eval()
-        out[name] = score(all_maps(backbone, images), true_masks)
-        out[name]["knn"] = shape_knn(backbone, train_ds, images, labels)
-        held = [score(m, true_masks)["mean_map"] for m in layer_maps(backbone, images)]
+        scores = [score(m, true_masks) for m in layer_maps(backbone, images)]
+        out[name] = scores[-1] | {"knn": shape_knn(backbone, train_ds, images, labels)}
+        held = [s["mean_map"] for s in scores]
         fitted = [score(m, fit[1])["mean_map"] for m in layer_maps(backbone, fit[0])]
         chosen = max(range(len(fitted)), key=fitted.__getitem__)
         out[name] |= {"layers": held, "chosen_layer": chosen, "chosen": held[chosen]}
@@ -404,7 +407,7 @@ def run_seed(args: argparse.Namespace, seed: int, workdir: Path) -> tuple[dict, 
     if curve is not None:
         start = all_maps(backbones["random init"], curve.images)  # step 0: DINO's first weights
         curve.maps[0] = start[:CURVE_SCENES]
-        row = score(start, curve.masks) | {"step": 0, "heads": head_jaccards(start, curve.masks)}
+        row = score(start, curve.masks) | {"step": 0}
         curve.rows.insert(0, row)
     recipe = MultiCrop(**{k: v for k, v in config.view_options.items() if k in MULTICROP_KEYS})
     specs = recipe.recipe(images.shape[-1], images.shape[1]).views

@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size",
         type=int,
         default=None,
-        help="samples per forward pass (default: 512, or 64 for full-resolution photos)",
+        help="samples per forward pass (default: the run's eval_batch_size, 512 unless set, at "
+        "most 64 for full-resolution photos)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
     parser.add_argument(
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from contrastkit.checkpoint import atomic_write
     from contrastkit.data import build_dataset, image_size_for
     from contrastkit.evaluation.metrics import embed_dataset
-    from contrastkit.training.runs import PHOTO_EVAL_BATCH, load_run
+    from contrastkit.training.runs import eval_batch_size, load_run
     from contrastkit.training.trainer import resolve_device
 
     out = _check_args(args)
@@ -111,9 +112,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--data {args.data} has samples of shape {tuple(shape)}, but the run was "
                 f"trained on {tuple(config.input_shape)}"
             )
-        batch = args.batch_size or (
-            PHOTO_EVAL_BATCH if getattr(dataset, "full_resolution", False) else 512
-        )
+        batch = args.batch_size or eval_batch_size(config, dataset)
         feats, labels = embed_dataset(method, dataset, batch, str(device))
         parts.append((split, dataset, feats.numpy().astype(np.float32), labels.numpy()))
     feats = np.concatenate([p[2] for p in parts])
