@@ -11,7 +11,8 @@ every object's pixels, for the same small ViT:
 - at its random initialisation (the same seeded weights the DINO run started from),
 - trained with labels: cross-entropy on the shape class through a linear layer on the [CLS]
   feature, same optimizer, learning-rate schedule, batch size and number of steps, on DINO's two
-  global crops of every image (the same augmentations, without the local crops),
+  global crops of every image (the same augmentations, without the local crops); for the first
+  seed only unless ``--supervised-seeds`` says more (it is the yardstick, not the question),
 - masks from no network: a centred Gaussian over the patch grid (objects are never cut by the
   border, so the centre is a good guess), uniform random patch scores, and a saliency map that
   looks at pixel contrast (frequency-tuned saliency, Achanta et al. 2009).
@@ -64,6 +65,7 @@ from contrastkit.training import trainer
 from contrastkit.training.batches import step_batches
 from contrastkit.training.config import TrainConfig
 from contrastkit.training.files import load_toml
+from contrastkit.training.malloc import keep_freed_memory
 from contrastkit.training.presets import load_recipe
 from contrastkit.training.runs import SUMMARY_FILE, build_method, load_run
 from contrastkit.training.state import RunLength, TrainingState
@@ -293,7 +295,6 @@ def load_config(path: Path | None, steps: int | None, seed: int) -> TrainConfig:
 
 
 @torch.no_grad()
-@torch.no_grad()
 def layer_maps(backbone: nn.Module, images: Tensor) -> list[Tensor]:
     """Return the [CLS] attention of every block, first to last: depth x (N, K, h, w)."""
     return [
@@ -382,7 +383,8 @@ def run_seed(args: argparse.Namespace, seed: int, workdir: Path) -> tuple[dict, 
     true_masks, labels = test.masks[:n], test.labels[:n]  # (N, S, S), (N,)
 
     backbones = {"DINO (teacher)": method.teacher_backbone, "DINO (student)": method.backbone}
-    if args.supervised:
+    supervised = args.supervised and args.seeds.index(seed) < args.supervised_seeds
+    if supervised:
         classifier, sup_seconds, sup_steps = train_supervised(config, build_method(config).backbone)
         backbones["supervised (labels)"] = classifier.backbone
     backbones["random init"] = build_method(config).backbone  # the weights DINO started from
@@ -398,7 +400,7 @@ def run_seed(args: argparse.Namespace, seed: int, workdir: Path) -> tuple[dict, 
         row["seconds"], row["steps"] = 0.0, 0
     rows["DINO (teacher)"] |= {"seconds": dino_seconds, "steps": steps}
     rows["DINO (student)"] |= {"seconds": dino_seconds, "steps": steps}
-    if args.supervised:
+    if supervised:
         rows["supervised (labels)"] |= {"seconds": sup_seconds, "steps": sup_steps}
         rows["supervised (labels)"]["accuracy"] = accuracy(classifier, images, labels)
     with torch.no_grad():
@@ -451,7 +453,7 @@ def print_table(per_seed: list[dict], seeds: list[int], info: dict) -> None:
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name in per_seed[0]:
-        rows = [results[name] for results in per_seed]
+        rows = [results[name] for results in per_seed if name in results]
         steps = rows[0]["steps"]
         what = "none" if not steps else ("DINO" if "DINO" in name else "cross-entropy")
         what += f", {steps} steps" if steps else ""
@@ -471,7 +473,7 @@ def print_table(per_seed: list[dict], seeds: list[int], info: dict) -> None:
     print("| encoder | " + " | ".join(f"layer {k}" for k in range(depth)) + " | rollout |")
     print("|---|" + "---:|" * (depth + 1))
     for name in per_seed[0]:
-        rows = [results[name] for results in per_seed]
+        rows = [results[name] for results in per_seed if name in results]
         if "layers" in rows[0]:
             cells = [_cell([r["layers"][k] for r in rows], ".3f") for k in range(depth)]
             rollout = _cell([r["rollout"] for r in rows], ".3f")
@@ -493,7 +495,7 @@ def print_table(per_seed: list[dict], seeds: list[int], info: dict) -> None:
             ]
             print(f"{who}, {readout}: beats on every seed: {', '.join(beats)}")
     if "supervised (labels)" in per_seed[0]:
-        acc = [r["supervised (labels)"]["accuracy"] for r in per_seed]
+        acc = [r["supervised (labels)"]["accuracy"] for r in per_seed if "supervised (labels)" in r]
         print(
             f"the supervised ViT's own classifier: {_cell(acc, '.1%')} accuracy on these scenes "
             f"(chance {info['chance']:.0%})"
@@ -560,6 +562,12 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's length")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
+    parser.add_argument(
+        "--supervised-seeds",
+        type=int,
+        default=1,
+        help="train the supervised ViT for the first N seeds only (its row is the yardstick)",
+    )
     parser.add_argument("--dino-run", type=Path, default=None, help="reuse a trained DINO run")
     parser.add_argument("--test-size", type=int, default=500, help="held-out scenes scored")
     parser.add_argument("--figure", type=Path, default=ROOT / "docs" / "attention.png")
@@ -598,6 +606,7 @@ def main() -> None:
         parser.error("--dino-run scores one run; pass a single --seeds value")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the trainer does, for the supervised ViT's loop here too
 
     per_seed, first = [], None
     with tempfile.TemporaryDirectory(prefix="attention-bench-") as tmp:

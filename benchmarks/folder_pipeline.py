@@ -5,15 +5,19 @@ process, from a fresh DataLoader over the same folder with the same ``--workers`
 
 - **lightly**: ``ImageFolder(DIR, transform=SimCLRTransform(input_size=224))`` + ``DataLoader(B,
   W, shuffle=True, drop_last=True)`` (``pip install "contrastkit[bench]"``; without lightly, its
-  transform rebuilt from its defaults with torchvision, and the table says so);
-- **contrastkit folder**: the trainer's own loader: ``build_dataset("folder:DIR", train=True,
-  image_size=224)``, ``build_batched_view_fn("pair", dataset)``, ``training.batches.step_batches``;
+  transform rebuilt from its defaults with torchvision, and the table says so), as a user runs it;
+- **lightly, freed memory kept**: the same, with glibc's malloc keeping freed memory for reuse
+  (``contrastkit.training.malloc``), to show what that setting alone is worth;
+- **contrastkit folder**: the trainer's own loader, with the trainer's malloc setting:
+  ``build_dataset("folder:DIR", train=True, image_size=224)``, ``build_batched_view_fn("pair",
+  dataset)``, ``training.batches.step_batches``;
 - **contrastkit shards**: the same on ``shards:SHARDS``, written once by ``contrastkit shard
   folder:DIR --out SHARDS --shard-size 1000`` (skipped, with the reason, without that command);
 - **decode on device** (CUDA; ``--decode device`` tests it on a CPU): ``step_batches(...,
   decode="device")``: the workers only read bytes, ``--device`` decodes.
 
-Each row times ``--batches`` batches after ``--warmup`` (2) untimed ones, all in one epoch (no
+Each row runs in a fresh process of this script (nothing one row allocates or sets is left to the
+next) and times ``--batches`` batches after ``--warmup`` (2) untimed ones, all in one epoch (no
 worker starts or stops while timed). **images/s**: images (2 views each) per wall second, once
 the views are materialised here (summed: that also waits for the device). **CPU ms/image**:
 user + system time of this process (less this script's sampling thread) and of its descendants
@@ -56,10 +60,13 @@ from torch.utils.data import DataLoader
 from contrastkit.data import build_dataset
 from contrastkit.data.photo_folder import make_photo_folder
 from contrastkit.training import batches as ck_batches
+from contrastkit.training.malloc import keep_freed_memory
 from contrastkit.transforms import build_batched_view_fn
 
 PAGE, TICKS, MIB = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK"), 2**20
 LOADERS = (ck_batches.step_batches, ck_batches.epoch_batches)  # does one take decode=?
+KEPT = ", freed memory kept"  # a row run under contrastkit.training.malloc's setting
+ROW = "ROW "  # the line that carries a row's numbers back from its process
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
@@ -293,6 +300,7 @@ def pipelines(folder: Path, args, device: torch.device) -> dict:
         return partial(contrastkit_pipeline, data, args, device, **options)
 
     rows = {"lightly": partial(lightly_pipeline, folder, args, device)}
+    rows[f"lightly{KEPT}"] = rows["lightly"]  # what the allocator setting alone gives it
     rows["contrastkit folder"] = build(spec)
     rows["contrastkit shards"] = why or build(f"shards:{shards}")
     if args.decode == "device" or (args.decode == "auto" and device.type == "cuda"):
@@ -303,15 +311,42 @@ def pipelines(folder: Path, args, device: torch.device) -> dict:
     return rows
 
 
+def keeps_memory(name: str) -> bool:
+    """Whether row ``name`` runs with glibc's malloc keeping freed memory, as the trainer does."""
+    return name.startswith("contrastkit") or name.endswith(KEPT)
+
+
+def run_isolated(name: str, args) -> dict:
+    """Measure row ``name`` in a fresh process of this script (``--row NAME``); return its row."""
+    argv = [sys.executable, __file__, *args.argv, "--row", name]
+    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
+    lines = done.stdout.splitlines()
+    print(*(line for line in lines if not line.startswith(ROW)), sep="\n", flush=True)
+    rows = [line[len(ROW) :] for line in lines if line.startswith(ROW)]
+    if done.returncode != 0 or not rows:
+        return {"pipeline": name, "skipped": f"skipped: its process exited {done.returncode}"}
+    return json.loads(rows[-1])
+
+
 def run_rows(folder: Path, args, device: torch.device) -> list[dict]:
-    """Measure every pipeline ``--repeats`` times, taking turns; keep each one's fastest run."""
+    """Measure every pipeline ``--repeats`` times, taking turns, each run in a fresh process;
+    keep each one's fastest run."""
     best = {}
     for _ in range(args.repeats):
-        for name, build in pipelines(folder, args, device).items():
-            row = run_row(name, device, build, args)
+        for name in pipelines(folder, args, device):  # makes the shards once, here
+            row = run_isolated(name, args)
             if best.get(name, {}).get("images_per_s", -1) < row.get("images_per_s", 0):
                 best[name] = row
     return list(best.values())
+
+
+def measure_row(folder: Path, args, device: torch.device) -> None:
+    """Measure the one row ``args.row`` in this process and print it (``run_isolated``)."""
+    if keeps_memory(args.row):
+        keep_freed_memory()
+    build = pipelines(folder, args, device).get(args.row, f"skipped: no row {args.row!r}")
+    row = run_row(args.row, device, build, args)
+    print(ROW + json.dumps(row), flush=True)
 
 
 def print_table(info: dict, args, rows: list[dict]) -> None:
@@ -365,7 +400,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--cache", type=Path, help="generated data (default: ~/.cache/contrastkit/bench)")
     add("--json", type=Path, help="also write the machine and the rows to this JSON file")
     add("--quick", action="store_true", help="smoke run: 600 photos, batch 32, 3 timed batches")
+    add("--row", help=argparse.SUPPRESS)  # measure this one row here (run_isolated)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not Path("/proc/self/stat").exists():
         parser.error("this benchmark reads CPU time and memory from /proc: Linux only")
     if args.quick:
@@ -387,6 +424,9 @@ def main(argv=None) -> int:
     cuda = args.device == "auto" and torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu" if args.device == "auto" else args.device)
     folder = photo_folder(args)
+    if args.row is not None:
+        measure_row(folder, args, device)
+        return 0
     rows = run_rows(folder, args, device)
     info = machine(device)
     print_table(info, args, rows)

@@ -69,3 +69,16 @@ def test_a_stopped_peer_ends_the_run_with_one_timeout_error(torchrun, tmp_path: 
     errors = [line for line in result.stderr.splitlines() if "contrastkit train: error" in line]
     assert errors, result.stderr[-4000:]
     assert "waited 3 s (--dist-timeout) for the other processes" in errors[0]
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_dead_peer_ends_the_survivor_with_one_clear_line(torchrun, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--data", "toy", "--steps", "50", "--no-eval", "--quiet", "--out", str(out)]
+    result = torchrun(str(HERE / "worker_die.py"), *argv, "--dist-timeout", "60")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "contrastkit train: error" in line]
+    assert errors, result.stderr[-4000:]
+    assert "process 1 of 2 lost another process" in errors[0], errors
+    assert "Connection closed by peer" not in result.stderr.replace(errors[0], "")

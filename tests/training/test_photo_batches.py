@@ -12,9 +12,9 @@ from contrastkit.data.folders import build_folder
 from contrastkit.training.batches import step_batches
 from contrastkit.training.samples import DrawDataset
 from contrastkit.transforms import FullResolutionViews, build_batched_view_fn, build_view_fn
-from contrastkit.transforms.batched import _GRAY, BatchedSimCLR
+from contrastkit.transforms.batched import _GRAY, NUM_DRAWS, BatchedSimCLR
 from contrastkit.transforms.full_resolution import crop_box
-from contrastkit.transforms.photo_views import colour_matrix
+from contrastkit.transforms.photo_views import colour_matrix, photo_view, resized_crop
 from contrastkit.transforms.recipes import CropSpec
 
 
@@ -111,7 +111,7 @@ def test_pillow_views_on_the_cpu_keep_the_photo_colours(photos):
     top, left, h, w = crop_box(views.recipe.views[0], 72, 96, u)
     expected = TF.resized_crop(image, top, left, h, w, [32, 32], antialias=True)
     assert view.dtype == torch.uint8 and view.shape == (3, 32, 32)
-    assert (view.int() - expected.int()).abs().float().mean() < 8  # Pillow's resize vs torch's
+    assert torch.equal(view, expected)  # the crop the accelerator path cuts, untouched
 
 
 def test_a_resumed_run_sees_the_same_views_and_labels(photos):
@@ -138,3 +138,19 @@ def test_a_file_truncated_after_the_check_is_replaced_and_logged(photos, caplog)
             assert all(v.shape == (4, 3, 32, 32) for b in batches for v in b)
     assert photos.skipped >= 1
     assert any("skipping an unreadable image" in r.getMessage() for r in caplog.records)
+
+
+def test_pillow_views_grey_blur_and_solarise_as_the_batched_pipeline(photos):
+    image, _ = photos.load(0)
+    u = torch.full((NUM_DRAWS,), 0.5, dtype=torch.float64)  # the blur's sigma: 1.05
+    for options, tolerance in (({"gray_p": 1.0, "blur_p": 1.0}, 2), ({"solarize_p": 1.0}, 0)):
+        off = {"flip_p": 0.0, "jitter_p": 0.0, "gray_p": 0.0, "blur_p": 0.0}
+        spec = CropSpec(size=32, **(off | options))
+        box = crop_box(spec, 72, 96, u)
+        ours = photo_view(image, spec, box, u.numpy())
+        crop = resized_crop(image, box, 32)[None].double() / 255
+        expected = BatchedSimCLR(spec, cropped=True)(crop, u[None])[0] * 255
+        assert ours.shape == (3, 32, 32) and ours.dtype == torch.uint8
+        assert (ours.double() - expected).abs().max() <= tolerance + 1e-6, options
+    grey = photo_view(image, CropSpec(size=32, gray_p=1.0), box, u.numpy())
+    assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])

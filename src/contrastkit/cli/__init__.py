@@ -22,6 +22,7 @@ from contrastkit.cli import export as export_cmd
 from contrastkit.cli import shard as shard_cmd
 from contrastkit.cli import train as train_cmd
 from contrastkit.cli import zeroshot as zeroshot_cmd
+from contrastkit.training.malloc import keep_freed_memory
 
 SUBCOMMANDS = [
     train_cmd,
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    keep_freed_memory()  # training and streaming evaluation reuse large buffers (see malloc)
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError) as err:

@@ -115,6 +115,10 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+# what gloo and nccl say when a peer's connection is gone (the peer died)
+_PEER_GONE = ("connection closed by peer", "connection reset by peer", "broken pipe")
+
+
 @contextlib.contextmanager
 def process_group(backend: str = "auto", *, timeout: timedelta | None = None) -> Iterator[bool]:
     """Run the body inside the process group ``torchrun`` describes (nothing on one process).
@@ -127,6 +131,8 @@ def process_group(backend: str = "auto", *, timeout: timedelta | None = None) ->
     Raises:
         TimeoutError: a collective waited longer than ``timeout`` for another process (stopped,
             dead or stuck), instead of the backend's own error text.
+        ConnectionError: a collective found another process gone (it died: its connection
+            closed), instead of the backend's own error text.
     """
     started = init_from_env(backend, timeout=timeout)
     logger = logging.getLogger("contrastkit")
@@ -135,8 +141,14 @@ def process_group(backend: str = "auto", *, timeout: timedelta | None = None) ->
         logger.setLevel(logging.WARNING)
     try:
         yield is_distributed()
-    except RuntimeError as err:  # gloo and nccl report a timed-out collective as RuntimeError
-        if not started or "timed out" not in str(err).lower():
+    except RuntimeError as err:  # gloo and nccl report a failed collective as RuntimeError
+        text = str(err).lower()
+        if started and any(sign in text for sign in _PEER_GONE):
+            raise ConnectionError(
+                f"process {rank()} of {world_size()} lost another process in a collective "
+                f"({str(err).splitlines()[0].strip()}): it died; every process stops"
+            ) from None
+        if not started or "timed out" not in text:
             raise
         waited = f"{timeout.total_seconds():g} s" if timeout else "the default timeout"
         raise TimeoutError(

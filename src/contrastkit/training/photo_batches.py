@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, default_collate
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from contrastkit.data.decode import UnreadableImageError, image_header
+from contrastkit.training.in_flight import InFlight, naming_dead_workers
 from contrastkit.training.samples import DrawDataset
 from contrastkit.transforms import FullResolutionViews
 
@@ -40,13 +41,23 @@ class CropDataset(DrawDataset):
     ``finish`` its V finished views (uint8) instead of the crops."""
 
     def __init__(
-        self, dataset, views: FullResolutionViews, seed, epoch, labels=False, finish=False
+        self,
+        dataset,
+        views: FullResolutionViews,
+        seed,
+        epoch,
+        labels=False,
+        finish=False,
+        in_flight: InFlight | None = None,
     ) -> None:
         super().__init__(dataset, views.num_draws, seed, epoch, labels)
         self.views = views
         self.finish = finish
+        self.in_flight = in_flight
 
     def read(self, index: int) -> tuple[Tensor, int]:
+        if self.in_flight is not None:
+            self.in_flight.mark(index)  # a worker that dies now names this file
         return self.dataset.load(index)  # (3, H, W) uint8 at full resolution
 
     def make(self, x: Tensor, seed: int) -> list[Tensor]:
@@ -136,14 +147,22 @@ def photo_batches(
     if decode not in DECODE_MODES:
         raise ValueError(f"--decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     device = torch.device(device)
-    non_blocking = device.type == "cuda"
-    if decode == "device":
+    if decode == "device":  # the workers only read bytes: nothing there to die in
         items = BytesDataset(dataset, views.num_draws, seed, epoch, labels)
-        collate = collate_bytes
+        collate, in_flight = collate_bytes, InFlight(dataset.names, 0)
     else:
-        items = CropDataset(dataset, views, seed, epoch, labels, finish=device.type == "cpu")
+        in_flight = InFlight(dataset.names, num_workers)
+        finish = device.type == "cpu"
+        items = CropDataset(dataset, views, seed, epoch, labels, finish, in_flight)
         collate = default_collate
     loader = DataLoader(items, batch_sampler=batches, num_workers=num_workers, collate_fn=collate)
+    with in_flight, naming_dead_workers():  # named here, before ``in_flight`` closes
+        yield from _views_of(loader, batches, dataset, views, device, decode)
+
+
+def _views_of(loader, batches, dataset, views, device, decode):
+    """The loop of ``photo_batches``: each batch's views on ``device``."""
+    non_blocking = device.type == "cuda"
     for indices, batch in zip(batches, loader, strict=False):
         if decode == "device":
             data, u, *y = batch

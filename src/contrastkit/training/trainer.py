@@ -46,7 +46,10 @@ from contrastkit.training.config import (
     resumable_fields,
 )
 from contrastkit.training.gradcache import cached_step, check_gradient_cache
+from contrastkit.training.in_flight import naming_dead_workers
 from contrastkit.training.loggers import build_sinks, check_logger
+from contrastkit.training.malloc import ENV as MALLOC_ENV
+from contrastkit.training.malloc import keep_freed_memory
 from contrastkit.training.online_eval import OnlineEval
 from contrastkit.training.precision import describe_precision, memory_format_of
 from contrastkit.training.preflight import preflight
@@ -275,8 +278,11 @@ def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) ->
         convert_sync_batch_norm(method)  # before the optimizer: new BatchNorm parameters
     training_step = ddp.data_parallel(method)  # DDP under torchrun
     main = distributed.is_main_process()  # only rank 0 writes files, logs and progress
+    kept = keep_freed_memory()  # every step reuses the memory of the one before
     if main:
         logger.info(describe_precision(config.amp, config.memory_format, device))
+        if kept:
+            logger.info("memory: freed memory kept for reuse (%s=system: glibc's)", MALLOC_ENV)
     length = RunLength.of(config, dataset)
     state = TrainingState(method, config, length, device)
     if saved is not None:
@@ -305,7 +311,7 @@ def _fit(config, dataset, method, view_fn, run_dir: Path, saved: dict | None) ->
     online = OnlineEval.of(config, length.total, device) if main else None  # rank 0 alone
     bar = Progress(config.progress and main, length, state.step, config.batch_size)
     state.start_clock()
-    with log, bar:
+    with log, bar, naming_dead_workers():
         for batch in batches:
             step = state.step  # 0-based index of the step being taken
             torch.manual_seed(mix_seed(config.seed, step, -3))  # the method's own randomness

@@ -12,8 +12,8 @@ keeps the photo's detail. Two backends, for where the views are made:
   of crops there with ``contrastkit.transforms.batched`` (flip, rotation, colour jitter,
   grayscale, blur and solarisation).
 
-The two draw the same crop boxes from the same numbers; their colour steps differ slightly
-(the batched jitter clips after each step, Pillow's colour matrix once).
+The two cut the same crops from the same numbers (``photo_views.resized_crop``); their colour
+steps differ slightly (the batched jitter clips after each step, Pillow's colour matrix once).
 
 Randomness is the batched pipeline's: view v of a sample uses columns v * NUM_DRAWS to
 (v + 1) * NUM_DRAWS - 1 of its row of ``u``; columns 0-3 (area, log aspect ratio, x, y) place
@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
 from contrastkit.transforms import photo_views
@@ -53,17 +52,6 @@ def crop_box(spec: CropSpec, height: int, width: int, u: Tensor) -> tuple[int, i
     top = min(int(y_draw * (height - h + 1)), height - h)
     left = min(int(x_draw * (width - w + 1)), width - w)
     return top, left, h, w
-
-
-def _resize(region: Tensor, size: int) -> Tensor:
-    """Resize (3, h, w) uint8 to (3, S, S) uint8, bilinear with antialiasing.
-
-    On an accelerator the resize runs in float (antialiased uint8 kernels are the CPU's).
-    """
-    if region.device.type == "cpu":
-        return TF.resize(region, [size, size], antialias=True)
-    resized = TF.resize(region.float(), [size, size], antialias=True)
-    return resized.round_().clamp_(0, 255).to(torch.uint8)
 
 
 class FullResolutionViews:
@@ -108,9 +96,10 @@ class FullResolutionViews:
 
     def crop(self, image: Tensor, u: Tensor) -> list[Tensor]:
         """Cut the V crops of one image: (3, H, W) uint8 and u (U,) -> V x (3, S_v, S_v) uint8."""
+        boxes = self.boxes(image, u)
         return [
-            _resize(image[:, top : top + h, left : left + w], spec.size)
-            for (top, left, h, w), spec in zip(self.boxes(image, u), self.recipe.views, strict=True)
+            photo_views.resized_crop(image, box, spec.size)
+            for box, spec in zip(boxes, self.recipe.views, strict=True)
         ]
 
     def __call__(self, crops: list[Tensor], u: Tensor) -> list[Tensor]:
