@@ -152,8 +152,9 @@ def main(argv=None) -> int:
         photo_folder(args.cache, n)
     rows = []
     for n in args.photos:
+        missing = not (args.cache / f"run-{n}" / "summary.json").exists()
         for command in COMMANDS:  # eval and embed read the run that train wrote
-            if command in args.commands or (command == "train" and args.commands != ["train"]):
+            if command in args.commands or (command == "train" and missing):
                 print(f"{command} on {n:,} photos...", flush=True)
                 rows.append(measure(n, command, args))
     print_table([r for r in rows if r["command"] in args.commands], args.photos)

@@ -61,6 +61,22 @@ def test_unreadable_members_are_skipped_with_one_warning(photos, tmp_path, caplo
     assert len(train) == 16 and train.shard_sizes == (16, 0)
 
 
+def test_a_truncated_last_shard_keeps_its_whole_members_and_is_counted(photos, tmp_path, caplog):
+    out = tmp_path / "sh"
+    write_shards(str(photos), out, shard_size=8)  # 16 training photos: two shards of 8
+    last = out / "train-000001.tar"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2 + 100])  # a copy that stopped half-way
+    with caplog.at_level(logging.WARNING, logger="contrastkit.data.shards"):
+        train = build_shards(str(out), train=True)
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "train-000001.tar (truncated" in record.getMessage()
+    assert train.shard_sizes[0] == 8 and 0 < train.shard_sizes[1] < 8
+    for index in range(len(train)):  # every indexed photo is whole
+        assert train.load(index)[0].shape[0] == 3
+    assert train.skipped == 0
+
+
 def test_no_readable_image_and_bad_arguments_are_clear_errors(photos, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

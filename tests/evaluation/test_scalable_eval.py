@@ -250,3 +250,20 @@ def test_online_eval_on_photos_is_sized_by_the_run_or_skipped(monkeypatch, caplo
     assert (len(sized.train), len(sized.test)) == (160, 80)
     asked = online_eval.OnlineEval.of(TrainConfig(**{**vars(config), "eval_every": 2}), 4, "cpu")
     assert (len(asked.train), len(asked.test)) == (100, 50)
+
+
+def test_torch_probe_in_chunks_equals_one_chunk_and_standardises_on_the_fly(monkeypatch):
+    x, y = _blobs(300, 3, spread=3.0)
+    raw = x.float() * 5 + 2  # what the probe is given: float32, not yet standardised
+    center, scale = lp.scaling(raw)
+    train, _ = lp.standardise(raw, raw)
+    whole = lp.fit_logistic_regression(train, y, 3, C=0.5)
+    monkeypatch.setattr(lp, "CHUNK_ROWS", 64)  # 5 chunks of rows
+    torch.testing.assert_close(lp.scaling(raw), (center, scale), rtol=1e-12, atol=0)
+    chunked = lp.fit_logistic_regression(raw, y, 3, C=0.5, center=center, scale=scale)
+    for a, b in zip(whole, chunked, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    split = (raw[:200], y[:200], raw[200:], y[200:])
+    assert lp.linear_probe_accuracy(*split, solver="torch") == pytest.approx(
+        lp.linear_probe_accuracy(*split, solver="sklearn"), abs=0.02
+    )

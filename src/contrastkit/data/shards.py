@@ -63,11 +63,15 @@ class ShardIndex:
     unreadable: tuple[str, ...]
 
 
+_END_BYTES = 2 * tarfile.BLOCKSIZE  # a complete tar file ends with two zero blocks
+
+
 def _index_shard(number: int, path: Path) -> tuple[list, list, list]:
     """Return (members, labels, unreadable names) of one tar file."""
     images: dict[str, tuple] = {}
     classes: dict[str, int] = {}
     bad: list[str] = []
+    size = path.stat().st_size
     with tarfile.open(path, "r:") as tar, path.open("rb") as raw:
         for member in tar:
             if not member.isfile():
@@ -79,6 +83,9 @@ def _index_shard(number: int, path: Path) -> tuple[list, list, list]:
                 text = tar.extractfile(member).read().decode("ascii", errors="replace").strip()
                 classes[key] = int(text) if text.lstrip("-").isdigit() else -1
             elif ext.lower() in _IMAGE_EXTENSIONS:
+                if member.offset_data + member.size > size:  # cut off with the file
+                    bad.append(f"{path.name}:{member.name} (truncated)")
+                    continue
                 raw.seek(member.offset_data)
                 try:
                     image_header(raw.read(min(member.size, HEADER_BYTES)), member.name)
@@ -86,6 +93,9 @@ def _index_shard(number: int, path: Path) -> tuple[list, list, list]:
                     bad.append(f"{path.name}:{member.name}")
                     continue
                 images[key] = (number, member.offset_data, member.size, member.name)
+        raw.seek(max(size - _END_BYTES, 0))
+        if size % tarfile.BLOCKSIZE or raw.read().strip(b"\0"):  # no end-of-archive blocks
+            bad.append(f"{path.name} (truncated: the members after byte {size:,} are lost)")
     keys = list(images)
     return [images[k] for k in keys], [classes.get(k, -1) for k in keys], bad
 

@@ -12,9 +12,11 @@ scikit-learn fits it.
 - ``"sklearn"``: ``LogisticRegression`` (L-BFGS) on float64 NumPy copies; fine while the problem
   is small.
 - ``"torch"``: full-batch ``torch.optim.LBFGS`` with a strong-Wolfe line search in float64, on
-  any device; no NumPy copy, so it scales to tens of thousands of rows of wide features.
+  any device. The features stay as they are given (float32): each pass standardises and
+  converts ``CHUNK_ROWS`` rows at a time, so its memory beyond the features does not grow with
+  the number of rows, and it scales to tens of thousands of rows of wide features.
 - ``"auto"`` (the default): torch above ``TORCH_PROBE_ABOVE`` values (rows x features), so small
-  data keeps scikit-learn's numbers exactly.
+  data keeps scikit-learn's numbers exactly, and large data makes no float64 copy.
 
 Letters used in shapes: M training samples, N test samples, F feature width, K weight rows
 (C classes, or 1 for two classes).
@@ -32,7 +34,9 @@ from torch import Tensor
 logger = logging.getLogger(__name__)
 
 SOLVERS = ("auto", "sklearn", "torch")
-TORCH_PROBE_ABOVE = 20_000_000  # training rows x features from which "auto" picks torch
+TORCH_PROBE_ABOVE = 4_000_000  # training values (rows x features; a 32 MB float64 copy) above
+# which "auto" picks torch
+CHUNK_ROWS = 1024  # rows the torch solver standardises in float64 at a time
 
 
 def _check_split(
@@ -67,11 +71,18 @@ def standardise(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor]:
     Args:
         train: (M, F); test: (N, F).
     """
-    train = train.double()
-    mean = train.mean(0)
-    std = train.std(0, correction=0)
-    std = torch.where(std > 0, std, torch.ones_like(std))
-    return (train - mean) / std, (test.to(train.device).double() - mean) / std
+    mean, std = scaling(train)
+    return (train.double() - mean) / std, (test.to(train.device).double() - mean) / std
+
+
+def scaling(train: Tensor) -> tuple[Tensor, Tensor]:
+    """Return the training split's mean and standard deviation (F,) in float64, as ``standardise``
+    uses them (a deviation of 0 becomes 1), computed ``CHUNK_ROWS`` rows at a time."""
+    chunks = train.split(CHUNK_ROWS)
+    mean = sum(chunk.double().sum(0) for chunk in chunks) / train.shape[0]
+    variance = sum((chunk.double() - mean).pow(2).sum(0) for chunk in chunks) / train.shape[0]
+    std = variance.sqrt()
+    return mean, torch.where(std > 0, std, torch.ones_like(std))
 
 
 def _logits(weight: Tensor, bias: Tensor, x: Tensor) -> Tensor:
@@ -98,23 +109,40 @@ def logistic_objective(
 
 
 def fit_logistic_regression(
-    x: Tensor, targets: Tensor, num_classes: int, C: float = 1.0, max_iter: int = 2000
+    x: Tensor,
+    targets: Tensor,
+    num_classes: int,
+    C: float = 1.0,
+    max_iter: int = 2000,
+    *,
+    center: Tensor | None = None,
+    scale: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Return (weight (K, F), bias (K,)) minimising ``logistic_objective`` by full-batch L-BFGS.
 
     Minimises the objective divided by C * M (the same minimiser, better scaled), in float64 on
-    x's device, from zero as scikit-learn starts; deterministic for a given device.
+    x's device, from zero as scikit-learn starts; deterministic for a given device. Each pass
+    goes over x ``CHUNK_ROWS`` rows at a time, converting only those rows to float64.
 
     Args:
-        x: (M, F) standardised features; targets: (M,) class indices.
+        x: (M, F) standardised features, or raw ones with ``center`` and ``scale``.
+        targets: (M,) class indices.
         num_classes: C >= 2.
         C: inverse regularisation strength; max_iter: L-BFGS iterations.
+        center, scale: (F,) float64: the model sees (x - center) / scale (``scaling``).
     """
-    x = x.double()
     rows = 1 if num_classes == 2 else num_classes
-    weight = torch.zeros(rows, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
-    bias = torch.zeros(rows, dtype=x.dtype, device=x.device, requires_grad=True)
-    scale = 1.0 / (C * x.shape[0])
+    weight = torch.zeros(rows, x.shape[1], dtype=torch.float64, device=x.device)
+    bias = torch.zeros(rows, dtype=torch.float64, device=x.device)
+    weight.requires_grad_(True)
+    bias.requires_grad_(True)
+    factor = 1.0 / (C * x.shape[0])
+    inputs = list(zip(x.split(CHUNK_ROWS), targets.split(CHUNK_ROWS), strict=True))
+
+    def standardised(chunk: Tensor) -> Tensor:
+        chunk = chunk.double()
+        return chunk if center is None else (chunk - center) / scale
+
     optimizer = torch.optim.LBFGS(
         [weight, bias],
         lr=1.0,
@@ -125,11 +153,17 @@ def fit_logistic_regression(
         line_search_fn="strong_wolfe",
     )
 
-    def closure() -> Tensor:
+    def closure() -> Tensor:  # the objective and its gradient, one chunk of rows at a time
         optimizer.zero_grad()
-        loss = logistic_objective(weight, bias, x, targets, C) * scale
-        loss.backward()
-        return loss
+        penalty = 0.5 * weight.pow(2).sum() * factor
+        penalty.backward()
+        total = penalty.detach()
+        for chunk, chunk_targets in inputs:
+            logits = _logits(weight, bias, standardised(chunk))
+            loss = F.cross_entropy(logits, chunk_targets, reduction="sum") * (C * factor)
+            loss.backward()
+            total = total + loss.detach()
+        return total
 
     with torch.enable_grad():
         optimizer.step(closure)
@@ -140,15 +174,21 @@ def fit_logistic_regression(
 
 def _torch_probe(train_feats, train_labels, test_feats, test_labels, max_iter, C, device):
     device = train_feats.device if device is None else torch.device(device)
-    train_x, test_x = standardise(train_feats.to(device), test_feats.to(device))
+    train_x, test_x = train_feats.to(device), test_feats.to(device)
+    center, scale = scaling(train_x)
     train_labels = train_labels.to(device).long()
     classes = torch.unique(train_labels)  # sorted, as scikit-learn's classes_
     if len(classes) < 2:
         raise ValueError(f"train_labels must hold at least 2 classes, got {classes.tolist()}")
     targets = torch.searchsorted(classes, train_labels)
-    weight, bias = fit_logistic_regression(train_x, targets, len(classes), C, max_iter)
+    weight, bias = fit_logistic_regression(
+        train_x, targets, len(classes), C, max_iter, center=center, scale=scale
+    )
     with torch.no_grad():
-        predicted = classes[_logits(weight, bias, test_x).argmax(1)]
+        logits = [
+            _logits(weight, bias, (c.double() - center) / scale) for c in test_x.split(CHUNK_ROWS)
+        ]
+        predicted = classes[torch.cat(logits).argmax(1)]
     return float((predicted == test_labels.to(device)).double().mean())
 
 
@@ -202,10 +242,12 @@ def linear_probe_accuracy(
 
 
 __all__ = [
+    "CHUNK_ROWS",
     "SOLVERS",
     "TORCH_PROBE_ABOVE",
     "fit_logistic_regression",
     "linear_probe_accuracy",
     "logistic_objective",
+    "scaling",
     "standardise",
 ]
