@@ -228,16 +228,27 @@ def contrastkit_pipeline(spec: str, args, device: torch.device, decode: str | No
     return batches(), per_epoch, f"{len(dataset)} train images, {mode}"
 
 
+def default_cache() -> Path:
+    """Return where generated benchmark data is kept: ~/.cache/contrastkit/bench (XDG)."""
+    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return (xdg / "contrastkit" / "bench").expanduser()
+
+
+def generated_photos(cache: Path, n: int) -> Path:
+    """Return the folder of ``n`` generated 500x375 JPEGs in ``cache`` (made once, atomically)."""
+    folder = cache / f"photos-{n}"
+    if not folder.exists():
+        print(f"generating {n} JPEGs of 500x375 px into {folder} (once)...", flush=True)
+        staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+        os.replace(make_photo_folder(staging, n), folder)
+    return folder
+
+
 def photo_folder(args) -> Path:
-    """Return DIR, or the generated folder of ``--images`` photos (made once, atomically)."""
+    """Return DIR, or the generated folder of ``--images`` photos."""
     if args.dir is not None:
         return args.dir.expanduser().resolve()
-    folder = args.cache / f"photos-{args.images}"
-    if not folder.exists():
-        print(f"generating {args.images} JPEGs of 500x375 px into {folder} (once)...", flush=True)
-        staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-        os.replace(make_photo_folder(staging, args.images), folder)
-    return folder
+    return generated_photos(args.cache, args.images)
 
 
 def shards_of(folder: Path, args) -> tuple[Path | None, str]:
@@ -414,8 +425,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--workers must be >= 0, got {args.workers}")
     if args.dir is not None and not args.dir.expanduser().is_dir():
         parser.error(f"DIR must be a folder of images, got {str(args.dir)!r}")
-    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    args.cache = (args.cache or xdg / "contrastkit" / "bench").expanduser()
+    args.cache = args.cache.expanduser() if args.cache else default_cache()
     return args
 
 

@@ -2,7 +2,7 @@
 folders of N photos, whole processes, as a user runs them.
 
 For each N in ``--photos`` (default 2,000 and 8,000) it makes a folder of N JPEGs of 500x375 px
-(``contrastkit.data.photo_folder.make_photo_folder``, 10 classes, made once under ``--cache``)
+(``folder_pipeline.generated_photos``, 10 classes, made once under ``--cache``)
 and runs, one at a time:
 
 - ``contrastkit train --method simclr --data folder:DIR --backbone resnet18 --steps 4
@@ -32,20 +32,12 @@ import sys
 import time
 from pathlib import Path
 
-from contrastkit.data.photo_folder import make_photo_folder
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # folder_pipeline, next to this file
+
+from folder_pipeline import default_cache, generated_photos  # noqa: E402
 
 COMMANDS = ("train", "eval", "embed")
 MIB = 1024  # ru_maxrss is in KiB on Linux
-
-
-def photo_folder(cache: Path, n: int) -> Path:
-    """Return a folder of ``n`` generated photos under ``cache`` (made once, atomically)."""
-    folder = cache / f"photos-{n}"
-    if not folder.exists():
-        print(f"generating {n} JPEGs of 500x375 px into {folder} (once)...", flush=True)
-        staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-        os.replace(make_photo_folder(staging, n), folder)
-    return folder
 
 
 def _stepped(run_dir: Path) -> bool:
@@ -81,7 +73,7 @@ def measure(n: int, command: str, args) -> dict:
 
 def measure_here(n: int, command: str, cache: Path) -> dict:
     """The body of ``measure``: run the command once and return its row."""
-    folder, run_dir = photo_folder(cache, n), cache / f"run-{n}"
+    folder, run_dir = generated_photos(cache, n), cache / f"run-{n}"
     contrastkit = [sys.executable, "-m", "contrastkit"]
     log = cache / f"{command}-{n}.log"
     if command == "train":
@@ -141,15 +133,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if any(n < 20 for n in args.photos):
         parser.error(f"--photos must each be >= 20, got {args.photos}")
-    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    args.cache = (args.cache or xdg / "contrastkit" / "bench").expanduser()
+    args.cache = args.cache.expanduser() if args.cache else default_cache()
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.one:
         n, command = args.one.split(":")
         print(json.dumps(measure_here(int(n), command, args.cache)), flush=True)
         return 0
     for n in args.photos:  # made before anything is timed
-        photo_folder(args.cache, n)
+        generated_photos(args.cache, n)
     rows = []
     for n in args.photos:
         missing = not (args.cache / f"run-{n}" / "summary.json").exists()

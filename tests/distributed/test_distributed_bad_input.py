@@ -59,26 +59,29 @@ def test_processes_stay_in_step_after_the_errors(messages: list[dict]) -> None:
     assert [m["after"] for m in messages] == [[0.0, 1.0], [0.0, 1.0]]
 
 
-@pytest.mark.slow
-@pytest.mark.distributed
-def test_a_stopped_peer_ends_the_run_with_one_timeout_error(torchrun, tmp_path: Path) -> None:
+def _error_lines(torchrun, tmp_path: Path, rank: int, signal: str, timeout: int) -> tuple:
+    """Train on 2 processes whose ``rank`` sends itself ``signal`` after step 2; return the
+    launch's stderr and its "contrastkit train: error" lines."""
     out = tmp_path / "run"
     argv = ["train", "--data", "toy", "--steps", "50", "--no-eval", "--quiet", "--out", str(out)]
-    result = torchrun(str(HERE / "worker_stop.py"), *argv, "--dist-timeout", "3")
+    script = str(HERE / "worker_signal.py")
+    result = torchrun(script, str(rank), signal, *argv, "--dist-timeout", str(timeout))
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if "contrastkit train: error" in line]
     assert errors, result.stderr[-4000:]
+    return result.stderr, errors
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_stopped_peer_ends_the_run_with_one_timeout_error(torchrun, tmp_path: Path) -> None:
+    _, errors = _error_lines(torchrun, tmp_path, rank=1, signal="SIGSTOP", timeout=3)
     assert "waited 3 s (--dist-timeout) for the other processes" in errors[0]
 
 
 @pytest.mark.slow
 @pytest.mark.distributed
 def test_a_dead_peer_ends_the_survivor_with_one_clear_line(torchrun, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    argv = ["train", "--data", "toy", "--steps", "50", "--no-eval", "--quiet", "--out", str(out)]
-    result = torchrun(str(HERE / "worker_die.py"), *argv, "--dist-timeout", "60")
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if "contrastkit train: error" in line]
-    assert errors, result.stderr[-4000:]
+    stderr, errors = _error_lines(torchrun, tmp_path, rank=0, signal="SIGKILL", timeout=60)
     assert "process 1 of 2 lost another process" in errors[0], errors
-    assert "Connection closed by peer" not in result.stderr.replace(errors[0], "")
+    assert "Connection closed by peer" not in stderr.replace(errors[0], "")

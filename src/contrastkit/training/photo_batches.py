@@ -147,11 +147,11 @@ def photo_batches(
     if decode not in DECODE_MODES:
         raise ValueError(f"--decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     device = torch.device(device)
+    in_flight = InFlight(dataset.names, num_workers)
     if decode == "device":  # the workers only read bytes: nothing there to die in
         items = BytesDataset(dataset, views.num_draws, seed, epoch, labels)
-        collate, in_flight = collate_bytes, InFlight(dataset.names, 0)
+        collate = collate_bytes
     else:
-        in_flight = InFlight(dataset.names, num_workers)
         finish = device.type == "cpu"
         items = CropDataset(dataset, views, seed, epoch, labels, finish, in_flight)
         collate = default_collate
