@@ -170,6 +170,21 @@ def test_cpu_step_trains_the_default_shapes_step_in_fp32_and_bf16_alike():
     assert fp32["losses"] != bf16["losses"]  # bf16 autocast really ran on the CPU
 
 
+@pytest.mark.slow
+def test_cpu_step_times_the_vit_step_with_fused_and_explicit_attention():
+    # about 10 s: 2 steps of the dino-vit-shapes recipe, bf16 with either attention form
+    cpu_step = load("cpu_step")
+    from contrastkit.models import vit
+
+    config, dataset, view_fn, *_ = cpu_step.build("fp32", 0, "dino", "vit")
+    assert config.recipe == "dino-vit-shapes"
+    views = cpu_step.make_views(config, dataset, view_fn, steps=2)
+    explicit = cpu_step.run_variant("bf16", views, 1, 0, "dino", "vit")
+    fused = cpu_step.run_variant("bf16+fused_attention", views, 1, 0, "dino", "vit")
+    assert vit.EXPLICIT_ATTENTION_MAX_TOKENS == 256  # restored after the fused variant
+    assert explicit["losses"][0] == pytest.approx(fused["losses"][0], abs=0.02)  # same function
+
+
 def test_attention_diagnosis_crop_coverage_and_head_jaccards():
     attention = load("attention_masks")
     from contrastkit.transforms.recipes import CropSpec

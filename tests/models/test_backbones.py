@@ -2,9 +2,11 @@ import builtins
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from contrastkit.models import vit as vit_module
 from contrastkit.models.backbones import BACKBONES, build_backbone
 from contrastkit.models.vit import VisionTransformer
 
@@ -99,6 +101,52 @@ def test_vit_explicit_attention_matches_fused_path():
     fused = block(t)
     explicit, _ = block(t, return_attention=True)
     torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
+
+
+def _float64_attention(q, k, v):
+    # independent reference: softmax(q k^T / sqrt(d)) v in float64
+    q, k, v = (x.double() for x in (q, k, v))
+    weights = torch.softmax(q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5, dim=-1)
+    return weights @ v
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_attend_in_reduced_precision_matches_float64_with_its_gradients(dtype):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 17, 8) for _ in range(3))
+    low = [x.to(dtype).requires_grad_() for x in (q, k, v)]
+    assert vit_module.explicit_attention_wanted(low[0])
+    out = vit_module.attend(*low)
+    assert out.dtype == dtype
+    grad_out = torch.randn_like(q)
+    out.float().backward(grad_out)
+    exact = [x.to(dtype).double().requires_grad_() for x in (q, k, v)]
+    reference = _float64_attention(*exact)
+    reference.backward(grad_out.double())
+    torch.testing.assert_close(out.double(), reference, atol=3e-2, rtol=3e-2)
+    for got, want in zip(low, exact, strict=True):
+        torch.testing.assert_close(got.grad.double(), want.grad, atol=5e-2, rtol=5e-2)
+
+
+def test_attend_is_the_fused_kernel_in_float32_and_for_long_sequences():
+    short = torch.randn(1, 1, 8, 4)
+    long = torch.randn(1, 1, vit_module.EXPLICIT_ATTENTION_MAX_TOKENS + 1, 4, dtype=torch.bfloat16)
+    assert not vit_module.explicit_attention_wanted(short)
+    assert not vit_module.explicit_attention_wanted(long)
+    assert vit_module.explicit_attention_wanted(long[:, :, :-1])
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 9, 8, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    assert torch.equal(vit_module.attend(q, k, v), F.scaled_dot_product_attention(q, k, v))
+    assert torch.autograd.gradcheck(vit_module.attend, (q, k, v))
+
+
+def test_vit_block_in_bf16_autocast_matches_its_float32_output():
+    torch.manual_seed(0)
+    vit = build_backbone("vit", image_size=16, patch_size=4, dim=24, depth=2, heads=2).eval()
+    x = torch.rand(3, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = vit(x)
+    torch.testing.assert_close(low.float(), vit(x), atol=0.1, rtol=0.05)
 
 
 def test_vit_runs_at_local_crop_size_with_interpolated_positions():
