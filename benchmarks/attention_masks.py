@@ -35,6 +35,9 @@ object the recipe's global and local crops hold.
   python benchmarks/attention_masks.py --seeds 0 1      # the documented run, mean ± std
   python benchmarks/attention_masks.py --dino-run runs/dino-vit-shapes --no-supervised
 
+The numbers of every encoder and seed, the curve and the crop coverage are also written as JSON
+(``--record``, default ``benchmarks/results/attention_masks.json``, atomically).
+
 Letters used in shapes: N scenes, K heads, h/w patch grid, S image side.
 """
 
@@ -43,6 +46,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -494,6 +500,11 @@ def print_table(per_seed: list[dict], seeds: list[int], info: dict) -> None:
                 for bar, v in bars.items()
             ]
             print(f"{who}, {readout}: beats on every seed: {', '.join(beats)}")
+            each = []
+            for i, (seed, d) in enumerate(zip(seeds, dino, strict=True)):
+                against = ", ".join(f"{bar} {v[i]:.3f}" for bar, v in bars.items())
+                each.append(f"seed {seed}: {d:.3f} ({against})")
+            print("  " + "; ".join(each))
     if "supervised (labels)" in per_seed[0]:
         acc = [r["supervised (labels)"]["accuracy"] for r in per_seed if "supervised (labels)" in r]
         print(
@@ -524,6 +535,27 @@ def print_diagnosis(curve: AttentionCurve | None, coverage: dict) -> None:
             f"| {name} | {c['object_inside']:.1%} | {c['crop_is_object']:.1%} | "
             f"{c['half_or_more']:.1%} | {c['under_5pct']:.1%} |"
         )
+
+
+def write_record(path: Path, args: argparse.Namespace, per_seed: list[dict], first: dict) -> None:
+    """Write the numbers of the run as JSON, atomically (the pictures are the PNG figures)."""
+    curve = first["curve"]
+    record = {
+        "command": "python benchmarks/attention_masks.py " + " ".join(args.argv),
+        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        "torch": torch.__version__,
+        "load_average_at_start": args.load_at_start,
+        "wall_seconds": round(time.perf_counter() - args.started, 1),
+        "seeds": args.seeds,
+        "info": {k: v for k, v in first["info"].items() if k != "image"},
+        "per_seed": per_seed,
+        "curve": curve.rows if curve is not None else None,
+        "coverage": first["coverage"],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)  # atomic: a killed benchmark leaves no half record
 
 
 def save_curve_figure(path: Path, curve: AttentionCurve, images: Tensor, masks: Tensor) -> None:
@@ -601,7 +633,15 @@ def main() -> None:
     parser.add_argument(
         "--keep-runs", type=Path, default=None, help="keep the DINO runs here (default: temp)"
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "attention_masks.json",
+        help="where to write the run's numbers as JSON",
+    )
     args = parser.parse_args()
+    args.argv, args.started = sys.argv[1:], time.perf_counter()
+    args.load_at_start = round(os.getloadavg()[0], 2)
     if args.dino_run is not None and len(args.seeds) > 1:
         parser.error("--dino-run scores one run; pass a single --seeds value")
     if args.threads is not None:
@@ -615,10 +655,11 @@ def main() -> None:
             rows, extra = run_seed(args, seed, workdir)
             per_seed.append(rows)
             first = first or extra
+    write_record(args.record, args, per_seed, first)
     print_table(per_seed, args.seeds, first["info"])
     print_diagnosis(first["curve"], first["coverage"])
     save_figure(args.figure, first["pictures"], args.figure_scenes)
-    print(f"\nfigure: {args.figure}")
+    print(f"\nnumbers: {args.record}\nfigure: {args.figure}")
     if first["curve"] is not None:
         pictures = first["pictures"]
         save_curve_figure(args.curve_figure, first["curve"], pictures["images"], pictures["masks"])
