@@ -11,7 +11,6 @@ Letters used in shapes: B images, K heads, h/w patch grid, H/W image size, C cha
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,8 +21,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastkit.checkpoint import atomic_write
-
-logger = logging.getLogger(__name__)
 
 # tolerance on the cumulative mass: a set that holds keep_mass up to float rounding is enough
 _MASS_EPS = 1e-6
@@ -280,7 +277,6 @@ def save_attention_figure(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda handle: fig.savefig(handle, format="png", dpi=fig.dpi))
-    logger.info("wrote %s", out)
     return out
 
 
