@@ -23,12 +23,14 @@ import time
 import torch
 import torch.nn.functional as F
 
+from contrastkit.models.vit import attention_weights
+
 SHAPES = ((128, 3, 65, 32), (32, 6, 197, 64), (8, 6, 577, 64), (4, 6, 1025, 64))
 
 
 def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(d)) v, the explicit form of ``attend``: (B, K, T, d) -> (B, K, T, d)."""
-    return ((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5).softmax(dim=-1) @ v
+    """The explicit form of ``attend`` at any length: (B, K, T, d) -> (B, K, T, d)."""
+    return attention_weights(q, k) @ v
 
 
 def time_call(fn, shape: tuple[int, ...], dtype: torch.dtype, repeats: int) -> float:

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import Tensor, nn
 
+from contrastkit.checkpoint import atomic_write
 from contrastkit.data import build_dataset
 from contrastkit.evaluation import metrics as ev
 from contrastkit.evaluation.attention import (
@@ -553,9 +554,8 @@ def write_record(path: Path, args: argparse.Namespace, per_seed: list[dict], fir
         "coverage": first["coverage"],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(path)  # atomic: a killed benchmark leaves no half record
+    text = json.dumps(record, indent=1) + "\n"
+    atomic_write(path, lambda handle: handle.write(text), mode="w")  # no half record if killed
 
 
 def save_curve_figure(path: Path, curve: AttentionCurve, images: Tensor, masks: Tensor) -> None:

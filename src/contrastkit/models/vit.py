@@ -35,6 +35,11 @@ def explicit_attention_wanted(q: Tensor) -> bool:
     )
 
 
+def attention_weights(q: Tensor, k: Tensor) -> Tensor:
+    """Return softmax(q k^T / sqrt(D/K)): q, k (B, K, T, D/K) -> (B, K, T, T), rows sum to 1."""
+    return ((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5).softmax(dim=-1)
+
+
 def attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """Softmax attention: q, k, v (B, K, T, D/K) -> (B, K, T, D/K), by the faster of two forms.
 
@@ -43,8 +48,7 @@ def attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """
     if not explicit_attention_wanted(q):
         return F.scaled_dot_product_attention(q, k, v)
-    weights = ((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5).softmax(dim=-1)
-    return weights @ v
+    return attention_weights(q, k) @ v
 
 
 class Attention(nn.Module):
@@ -55,7 +59,6 @@ class Attention(nn.Module):
         if dim % heads:
             raise ValueError(f"dim must be divisible by heads, got dim={dim}, heads={heads}")
         self.heads = heads
-        self.scale = (dim // heads) ** -0.5
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
@@ -67,7 +70,7 @@ class Attention(nn.Module):
         if not return_attention:
             out = attend(q, k, v)
             return self.proj(out.transpose(1, 2).reshape(B, T, D))
-        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # (B, K, T, T)
+        attn = attention_weights(q, k)  # (B, K, T, T)
         out = (attn @ v).transpose(1, 2).reshape(B, T, D)
         return self.proj(out), attn
 
@@ -262,6 +265,7 @@ __all__ = [
     "Block",
     "VisionTransformer",
     "attend",
+    "attention_weights",
     "conv_stem",
     "explicit_attention_wanted",
 ]
